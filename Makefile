@@ -1,0 +1,45 @@
+# Tawasul Hub. `make run` and `make test` are all a new machine needs (see README.md).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-fast lint demo bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Tawasul Hub needs Python 3.11; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate, seed, train the NLU if needed, then start the hub on embedded defaults
+run: install
+	$(BIN)/tawasul migrate
+	$(BIN)/tawasul seed
+	@test -f var/models/nlu.joblib || $(BIN)/tawasul train  # the hub also retrains by itself if the data changed
+	$(BIN)/tawasul serve
+
+## test: install and run the whole test suite (integration tests skip with a reason without services)
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+	$(BIN)/mypy
+
+demo: install
+	$(BIN)/tawasul demo
+
+bench: install
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/nlu.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

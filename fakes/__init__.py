@@ -1,0 +1,1 @@
+"""Local fake platform servers that enforce the real protocols (tests, demo, benchmarks)."""

@@ -1,0 +1,19 @@
+"""`tawasul demo`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hub.cli.common import settings_or_exit
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="keep the demo's database and logs under var/demo/")
+def demo(keep: bool) -> None:
+    """Send a dozen realistic Arabic messages through a local embedded hub and print tickets and replies."""
+    settings = settings_or_exit()
+    from hub.demo import run_demo
+
+    sys.exit(run_demo(settings.var_dir, settings.nlu_model_path, click.echo, keep=keep))

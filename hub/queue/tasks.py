@@ -1,0 +1,78 @@
+"""Celery tasks: intake, delivery, and the sweeper that makes durability independent of the broker."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from hub.queue.app import celery_app
+from hub.queue.publish import publish_delivery, publish_intake
+from hub.runtime import get_runtime
+from ticket_core import inbox, outbox
+
+log = logging.getLogger("tawasul.tasks")
+
+
+@celery_app.task(name="tawasul.intake")
+def intake(inbox_ids: list[int]) -> dict[str, Any]:
+    """Process inbox rows (a transaction per chunk, see IntakePipeline), then publish their replies."""
+    runtime = get_runtime()
+    outbox_ids: list[int] = []
+    statuses: dict[str, int] = {}
+    for outcome in runtime.pipeline.process_many(inbox_ids):
+        outbox_ids.extend(outcome.outbox_ids)
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+    publish_delivery(outbox_ids, batch=runtime.settings.enqueue_batch_size)
+    return statuses
+
+
+@celery_app.task(name="tawasul.deliver")
+def deliver(outbox_ids: list[int]) -> dict[str, Any]:
+    """Send outbox rows; schedule each retry at its backoff time."""
+    runtime = get_runtime()
+    outcomes = runtime.run(runtime.delivery.deliver_many(outbox_ids))
+    for outcome in outcomes:
+        if outcome.status == "retry":
+            publish_delivery([outcome.outbox_id], countdown=outcome.retry_in_s)
+    return {o.status: sum(1 for x in outcomes if x.status == o.status) for o in outcomes}
+
+
+@celery_app.task(name="tawasul.sweep")
+def sweep() -> dict[str, int]:
+    """Re-publish inbox rows left unprocessed and outbox rows left unsent (lost messages, dead workers)."""
+    runtime = get_runtime()
+    stale = timedelta(seconds=runtime.settings.inbox_stale_after_s)
+    with runtime.db.session() as session:
+        inbox_ids = inbox.stale_pending(session, older_than=stale)
+    with runtime.db.session() as session:
+        outbox_ids = outbox.due_for_sweep(session, grace=stale)
+    batch = runtime.settings.enqueue_batch_size
+    publish_intake(inbox_ids, batch=batch)
+    publish_delivery(outbox_ids, batch=batch)
+    if inbox_ids or outbox_ids:
+        log.info("sweep re-published inbox=%d outbox=%d", len(inbox_ids), len(outbox_ids))
+    return {"inbox": len(inbox_ids), "outbox": len(outbox_ids)}
+
+
+@celery_app.task(name="tawasul.broker_cleanup")
+def broker_cleanup() -> int:
+    """Delete delivered messages from the embedded SQLite broker (its transport never does)."""
+    from sqlalchemy import text
+
+    from ticket_core.db import make_engine
+
+    url = runtime_broker_url()
+    if not url.startswith("sqla+"):
+        return 0
+    engine = make_engine(url.removeprefix("sqla+"))
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text("DELETE FROM kombu_message WHERE visible = 0"))
+            return int(result.rowcount or 0)
+    finally:
+        engine.dispose()
+
+
+def runtime_broker_url() -> str:
+    return get_runtime().settings.broker_url

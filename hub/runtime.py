@@ -1,0 +1,142 @@
+"""Per-process wiring: settings -> database, connectors, NLU, pipeline, delivery.
+
+Each process (web, every worker child, CLI) builds its own ``Runtime`` lazily, after any fork, so no
+database connection or event loop is shared across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from bots.templates import ReplyBook, load_reply_book
+from connectors.registry import ConnectorRegistry
+from hub.config import Settings, get_settings
+from hub.delivery import DeliveryService
+from router.intake import IntakePipeline, IntakeSettings
+from router.routing import Router
+from ticket_core import outbox
+from ticket_core.calendar import BusinessCalendar, load_calendar
+from ticket_core.db import Database
+
+T = TypeVar("T")
+
+
+_nlu_configured: tuple[object, ...] | None = None
+
+
+def configure_nlu(settings: Settings) -> None:
+    """Point the NLU at this hub's model and backend. Idempotent, so a worker child forked after
+    the parent loaded the model keeps that copy instead of loading its own."""
+    import nlu
+
+    global _nlu_configured
+    wanted = (
+        settings.nlu_model_path,
+        settings.nlu_backend,
+        settings.rasa_url,
+        settings.rasa_timeout_s,
+        settings.nlu_threshold,
+        settings.langid_backend,
+    )
+    if wanted == _nlu_configured:
+        return
+    nlu.configure(
+        model_path=settings.nlu_model_path,
+        backend=settings.nlu_backend,
+        rasa_url=settings.rasa_url,
+        rasa_timeout=settings.rasa_timeout_s,
+        threshold=settings.nlu_threshold,
+        langid_backend=settings.langid_backend,
+    )
+    _nlu_configured = wanted
+
+
+class Runtime:
+    """Everything one process needs, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.registry = ConnectorRegistry.from_settings(settings)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+
+    @functools.cached_property
+    def calendar(self) -> BusinessCalendar:
+        return load_calendar(self.settings.data_dir / "calendar.yml")
+
+    @functools.cached_property
+    def replies(self) -> ReplyBook:
+        return load_reply_book(self.settings.data_dir / "templates.yml", self.settings.timezone)
+
+    @functools.cached_property
+    def pipeline(self) -> IntakePipeline:
+        import nlu
+
+        configure_nlu(self.settings)
+        return IntakePipeline(
+            self.db,
+            analyse=nlu.analyse,
+            replies=self.replies,
+            calendar=self.calendar,
+            router=Router(),
+            settings=IntakeSettings(
+                working_days=self.settings.sla_working_days, max_attempts=self.settings.intake_max_attempts
+            ),
+        )
+
+    @functools.cached_property
+    def retry_policy(self) -> outbox.RetryPolicy:
+        s = self.settings
+        return outbox.RetryPolicy(s.outbox_max_attempts, s.outbox_backoff_base_s, s.outbox_backoff_max_s)
+
+    @functools.cached_property
+    def delivery(self) -> DeliveryService:
+        s = self.settings
+        return DeliveryService(
+            self.db,
+            self.registry,
+            policy=self.retry_policy,
+            lease=timedelta(seconds=s.outbox_lease_s),
+            rates={"telegram": s.telegram_rate_per_s, "portal": s.portal_rate_per_s},
+        )
+
+    # --- a private event loop for async work called from synchronous code (Celery tasks) -------
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on this process's background loop and wait for the result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._background_loop()).result(timeout)
+
+    def _background_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="tawasul-async", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self.run(self.registry.aclose(), timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop = None
+        self.db.dispose()
+
+
+_runtime: Runtime | None = None
+_runtime_pid: int | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime (rebuilt in a forked child)."""
+    global _runtime, _runtime_pid
+    if _runtime is None or _runtime_pid != os.getpid():
+        _runtime = Runtime(get_settings())
+        _runtime_pid = os.getpid()
+    return _runtime

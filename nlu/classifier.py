@@ -1,0 +1,205 @@
+"""The intent classifier as it runs in the hub: plain numpy, no scikit-learn at run time.
+
+Training (`nlu.model`) fits scikit-learn TF-IDF vectorizers and a linear SVM, then compiles them
+into this form: per feature view its n-gram analyzer settings, vocabulary and idf weights, plus
+one weight matrix. Scoring a message is then a few dictionary look-ups and one small matrix
+product — well under a millisecond — and loading needs neither scikit-learn nor scipy, which
+keeps start-up fast and worker processes small. A test checks that the scores equal
+scikit-learn's own on the same fitted model.
+
+The artifact is a joblib file of plain Python/numpy objects with a format name and version,
+the training data's sha256, the scikit-learn version used to train, threshold, temperature,
+training time and the cross-validation summary.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from nlu.stem import stemmed_words
+
+ARTIFACT_FORMAT = "tawasul-nlu"
+ARTIFACT_VERSION = 2
+_WORD_TOKEN = re.compile(r"(?u)\b\w+\b")
+
+
+class ModelError(RuntimeError):
+    """The artifact cannot be used (missing, corrupt, or from another format version)."""
+
+
+def char_wb_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    """Character n-grams inside words, each word padded with one space on both sides."""
+    grams: list[str] = []
+    for word in text.split():
+        padded = f" {word} "
+        size = len(padded)
+        for n in range(lo, hi + 1):
+            if n >= size:
+                grams.append(padded)  # a word shorter than n counts once, whole
+                break
+            grams.extend(padded[i : i + n] for i in range(size - n + 1))
+    return grams
+
+
+def word_ngrams(text: str, lo: int, hi: int) -> list[str]:
+    tokens = _WORD_TOKEN.findall(text)
+    grams = list(tokens) if lo == 1 else []
+    for n in range(max(lo, 2), min(hi, len(tokens)) + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+_WORD_CACHE_LIMIT = 100_000
+
+
+@dataclass
+class FeatureView:
+    """One TF-IDF view (sublinear tf, idf, l2 norm) over n-grams of one kind."""
+
+    kind: str  # "char_wb" | "word" | "stem"
+    ngram_range: tuple[int, int]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    offset: int  # first column of this view in the weight matrix
+
+    def grams(self, text: str) -> list[str]:
+        if self.kind == "char_wb":
+            return char_wb_ngrams(text, *self.ngram_range)
+        if self.kind == "word":
+            return word_ngrams(text, *self.ngram_range)
+        if self.kind == "stem":
+            return stemmed_words(text)
+        raise ModelError(f"unknown feature view {self.kind!r}")
+
+    def _known(self, text: str) -> list[int]:
+        """Vocabulary indices of the n-grams of `text` (with repeats), unknown n-grams dropped."""
+        vocab = self.vocabulary
+        if self.kind != "char_wb":
+            return [j for g in self.grams(text) if (j := vocab.get(g)) is not None]
+        # Character n-grams never cross a word boundary, so each word's indices can be cached:
+        # words repeat a lot in real traffic, and this skips most of the n-gram work.
+        cache: dict[str, list[int]] = self.__dict__.setdefault("_cache", {})
+        out: list[int] = []
+        lo, hi = self.ngram_range
+        for word in text.split():
+            known = cache.get(word)
+            if known is None:
+                known = [j for g in char_wb_ngrams(word, lo, hi) if (j := vocab.get(g)) is not None]
+                if len(cache) >= _WORD_CACHE_LIMIT:
+                    cache.clear()
+                cache[word] = known
+            out += known
+        return out
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices and l2-normalised tf-idf values of `text` in this view."""
+        counts = Counter(self._known(text))
+        if not counts:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
+        idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[idx]
+        norm = float(np.sqrt(values @ values))
+        return idx + self.offset, values / (norm or 1.0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_cache", None)  # a per-process speed-up, not part of the model
+        return state
+
+
+@dataclass
+class IntentClassifier:
+    views: list[FeatureView]
+    weights: np.ndarray  # (n_features, n_labels), float32
+    intercept: np.ndarray  # (n_labels,)
+    labels: tuple[str, ...]
+    temperature: float
+    threshold: float
+    data_sha256: str
+    data_source: str
+    n_examples: int
+    spec: dict[str, Any]
+    sklearn_version: str
+    trained_at: str
+    cv: dict[str, Any] | None = None
+    artifact_version: int = field(default=ARTIFACT_VERSION)
+
+    def scores(self, normalized: Sequence[str]) -> np.ndarray:
+        """Decision scores, one row per (already normalised) text."""
+        out = np.tile(self.intercept.astype(np.float64), (len(normalized), 1))
+        for row, text in enumerate(normalized):
+            parts = [view.vector(text) for view in self.views]
+            idx = np.concatenate([p[0] for p in parts])
+            if idx.size:
+                values = np.concatenate([p[1] for p in parts])
+                out[row] += values @ self.weights[idx]
+        return out
+
+    def predict_proba(self, normalized: Sequence[str]) -> np.ndarray:
+        return softmax(self.scores(normalized), self.temperature)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "labels": list(self.labels),
+            "n_examples": self.n_examples,
+            "n_features": int(self.weights.shape[0]),
+            "data_sha256": self.data_sha256,
+            "data_source": self.data_source,
+            "temperature": round(self.temperature, 4),
+            "threshold": round(self.threshold, 4),
+            "spec": self.spec,
+            "sklearn_version": self.sklearn_version,
+            "trained_at": self.trained_at,
+            "artifact_version": self.artifact_version,
+            "cv": self.cv,
+        }
+
+
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = scores / max(temperature, 1e-6)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def save_model(model: IntentClassifier, path: str | Path) -> Path:
+    """Write atomically (temp file + rename) so concurrent workers never read half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        joblib.dump({"format": ARTIFACT_FORMAT, "version": ARTIFACT_VERSION, "model": model}, tmp, compress=3)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_model(path: str | Path) -> IntentClassifier:
+    path = Path(path)
+    try:
+        blob = joblib.load(path)
+    except FileNotFoundError as exc:
+        raise ModelError(f"{path}: no model artifact") from exc
+    except Exception as exc:  # joblib/pickle raise many types for a damaged or foreign file
+        raise ModelError(f"{path}: cannot read model artifact: {exc}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != ARTIFACT_FORMAT:
+        raise ModelError(f"{path}: not a Tawasul NLU artifact")
+    if blob.get("version") != ARTIFACT_VERSION:
+        raise ModelError(f"{path}: artifact version {blob.get('version')} != {ARTIFACT_VERSION}")
+    model = blob.get("model")
+    if not isinstance(model, IntentClassifier):
+        raise ModelError(f"{path}: artifact holds no model")
+    return model

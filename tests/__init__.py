@@ -1,0 +1,1 @@
+"""Tawasul Hub tests."""

@@ -1,0 +1,210 @@
+"""The intake pipeline on a real database with the real NLU: message -> ticket -> reply in the outbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from connectors.base import Attachment, EventKind, InboundEvent
+from hub.runtime import Runtime
+from router.intake import IntakePipeline
+from tests.helpers import make_settings
+from ticket_core.db import Database
+from ticket_core.inbox import store_events
+from ticket_core.models import (
+    AuditEvent,
+    Conversation,
+    InboxEvent,
+    InboxStatus,
+    Message,
+    OutboxMessage,
+    OutboxStatus,
+    Ticket,
+    TicketStatus,
+)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, db: Database, secrets_: dict[str, str], nlu_model_path: Path) -> IntakePipeline:
+    runtime = Runtime(make_settings(tmp_path, db.url, secrets_, nlu_model_path))
+    runtime.db = db
+    return runtime.pipeline
+
+
+def event(
+    text: str, *, event_id: str = "1", user: str = "555", channel: str = "telegram", **extra: object
+) -> InboundEvent:
+    return InboundEvent(
+        channel=channel,
+        account_ref="7000000001",
+        event_id=event_id,
+        kind=extra.pop("kind", EventKind.MESSAGE),  # type: ignore[arg-type]
+        thread_ref=user,
+        user_ref=user,
+        user_display="أحمد",
+        text=text,
+        raw={"update_id": event_id},
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def store(db: Database, *events: InboundEvent) -> list[int]:
+    with db.session() as session:
+        return [s.inbox_id for s in store_events(session, events) if s.inbox_id is not None]
+
+
+def count(db: Database, model: type) -> int:
+    with db.read_session() as session:
+        return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def outbox_texts(db: Database) -> list[str]:
+    with db.read_session() as session:
+        return list(session.execute(select(OutboxMessage.text).order_by(OutboxMessage.id)).scalars())
+
+
+def test_complaint_opens_a_ticket_with_number_and_due_date_and_queues_an_arabic_reply(
+    db: Database, pipeline: IntakePipeline
+) -> None:
+    [inbox_id] = store(db, event("صار لي ثلاث شهور ما نزلت مكافأة ولدي في الجامعة، وين حقوقنا؟"))
+    outcome = pipeline.process(inbox_id)
+    assert outcome.status == "processed" and outcome.ticket_number is not None
+    with db.read_session() as session:
+        ticket = session.execute(select(Ticket)).scalar_one()
+        row = session.get(InboxEvent, inbox_id)
+        reply = session.execute(select(OutboxMessage)).scalar_one()
+        audit_actions = list(session.execute(select(AuditEvent.action)).scalars())
+    assert ticket.number == outcome.ticket_number
+    assert ticket.number.startswith(str(ticket.created_at.year)) and len(ticket.number) == 11
+    assert ticket.category == "complaint" and ticket.status is TicketStatus.NEW
+    assert (ticket.due_at - ticket.created_at).days >= 5  # five working days, weekends skipped
+    assert row is not None and row.status is InboxStatus.DONE
+    assert reply.status is OutboxStatus.PENDING and reply.channel == "telegram" and reply.thread_ref == "555"
+    assert ticket.number in reply.text and "5 أيام عمل" in reply.text
+    assert "ticket.created" in audit_actions
+
+
+def test_processing_the_same_row_twice_has_one_effect(db: Database, pipeline: IntakePipeline) -> None:
+    [inbox_id] = store(db, event("متى يفتح التسجيل في رياض الأطفال؟"))
+    first = pipeline.process(inbox_id)
+    second = pipeline.process(inbox_id)
+    assert first.status == "processed" and second.status == "skipped"
+    assert count(db, Ticket) == 1 and count(db, OutboxMessage) == 1 and count(db, Message) == 2
+
+
+def test_second_message_in_the_conversation_attaches_to_the_open_ticket(db: Database, pipeline: IntakePipeline) -> None:
+    ids = store(
+        db,
+        event("ولدي يتعرض للتنمر في المدرسة والإدارة ما سوت شي", event_id="1"),
+        event("وأبي أضيف إن المعلم شاف الموقف وسكت", event_id="2"),
+    )
+    numbers = [pipeline.process(i).ticket_number for i in ids]
+    assert count(db, Ticket) == 1
+    assert numbers[0] == numbers[1]
+    assert "أُضيفت إلى طلبك" in outbox_texts(db)[1]
+
+
+def test_greeting_gets_a_welcome_and_no_ticket(db: Database, pipeline: IntakePipeline) -> None:
+    [inbox_id] = store(db, event("السلام عليكم"))
+    outcome = pipeline.process(inbox_id)
+    assert outcome.ticket_number is None and count(db, Ticket) == 0
+    assert "أهلاً وسهلاً" in outbox_texts(db)[0]
+
+
+def test_english_writer_is_answered_in_english(db: Database, pipeline: IntakePipeline) -> None:
+    [inbox_id] = store(
+        db, event("How can I get my son's certificate from Jordan equalized? What documents are needed?")
+    )
+    outcome = pipeline.process(inbox_id)
+    assert outcome.ticket_number
+    assert outbox_texts(db)[0].startswith("Thank you for contacting")
+
+
+def test_emoji_only_message_is_kept_and_answered_not_dropped(db: Database, pipeline: IntakePipeline) -> None:
+    [inbox_id] = store(db, event("😡😡😡🙏"))
+    outcome = pipeline.process(inbox_id)
+    assert outcome.status == "processed"
+    with db.read_session() as session:
+        message = session.execute(select(Message).where(Message.inbox_id == inbox_id)).scalar_one()
+    assert message.text == "😡😡😡🙏"
+    assert len(outbox_texts(db)) == 1
+
+
+def test_attachment_without_text_opens_a_triage_ticket(db: Database, pipeline: IntakePipeline) -> None:
+    [inbox_id] = store(db, event("", attachments=(Attachment("audio", "AwACvoice", "audio/ogg"),)))
+    outcome = pipeline.process(inbox_id)
+    with db.read_session() as session:
+        ticket = session.execute(select(Ticket)).scalar_one()
+        message = session.execute(select(Message).where(Message.inbox_id == inbox_id)).scalar_one()
+    assert ticket.needs_triage and outcome.ticket_number == ticket.number
+    assert message.attachments == [{"type": "audio", "ref": "AwACvoice", "mime": "audio/ogg", "name": None}]
+    assert "المرفق" in outbox_texts(db)[0]
+
+
+def test_status_of_own_ticket_is_given_and_of_another_is_refused(db: Database, pipeline: IntakePipeline) -> None:
+    [mine] = store(db, event("تأخر صرف راتبي لشهرين متتاليين", event_id="1", user="111"))
+    [theirs] = store(db, event("رفضوا قبول بنتي في الجامعة بدون سبب", event_id="2", user="222"))
+    my_number = pipeline.process(mine).ticket_number
+    their_number = pipeline.process(theirs).ticket_number
+    [ask_mine, ask_theirs] = store(
+        db,
+        event(f"وش صار على بلاغي رقم {my_number}", event_id="3", user="111"),
+        event(f"وش صار على بلاغ رقم {their_number}", event_id="4", user="111"),
+    )
+    pipeline.process(ask_mine)
+    pipeline.process(ask_theirs)
+    texts = outbox_texts(db)
+    assert my_number in texts[2] and "حالة طلبك" in texts[2]
+    assert their_number not in texts[3] and "لم نجد طلباً" in texts[3]
+
+
+def test_status_number_written_in_arabic_indic_digits_is_understood(db: Database, pipeline: IntakePipeline) -> None:
+    [mine] = store(db, event("انقطعت مكافأتي الجامعية بدون سبب من شهرين", event_id="1"))
+    number = pipeline.process(mine).ticket_number
+    assert number is not None
+    arabic_digits = number.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    [ask] = store(db, event(f"ابغى اعرف حالة التذكرة {arabic_digits}", event_id="2"))
+    pipeline.process(ask)
+    assert number in outbox_texts(db)[-1]
+
+
+def test_unknown_update_kinds_and_echoes_never_reach_the_pipeline(db: Database) -> None:
+    with db.session() as session:
+        stored = store_events(
+            session, [event("", kind=EventKind.UNSUPPORTED), event("x", event_id="2", kind=EventKind.ECHO)]
+        )
+    assert [s.needs_processing for s in stored] == [False, False]
+    with db.read_session() as session:
+        statuses = list(session.execute(select(InboxEvent.status)).scalars())
+    assert statuses == [InboxStatus.IGNORED, InboxStatus.IGNORED]
+
+
+def test_a_failing_row_is_retried_then_marked_failed_and_visible(db: Database, pipeline: IntakePipeline) -> None:
+    [inbox_id] = store(db, event("مرحبا"))
+
+    def broken(_text: str) -> object:
+        raise RuntimeError("model file corrupted")
+
+    pipeline.analyse = broken  # type: ignore[assignment]
+    outcomes = [pipeline.process(inbox_id).status for _ in range(pipeline.settings.max_attempts)]
+    assert outcomes[:-1] == ["retry"] * (pipeline.settings.max_attempts - 1) and outcomes[-1] == "failed"
+    with db.read_session() as session:
+        row = session.get(InboxEvent, inbox_id)
+    assert row is not None and row.status is InboxStatus.FAILED and "model file corrupted" in (row.last_error or "")
+
+
+def test_conversation_and_identity_are_reused_across_messages(db: Database, pipeline: IntakePipeline) -> None:
+    for i in range(3):
+        [inbox_id] = store(db, event(f"رسالة رقم {i} عن النقل المدرسي", event_id=str(i)))
+        pipeline.process(inbox_id)
+    assert count(db, Conversation) == 1
+
+
+def test_stored_raw_event_is_the_platforms_json(db: Database) -> None:
+    [inbox_id] = store(db, event("نص"))
+    with db.read_session() as session:
+        row = session.get(InboxEvent, inbox_id)
+    assert row is not None and json.loads(row.raw) == {"update_id": "1"}

@@ -1,0 +1,189 @@
+"""Who is writing: beneficiary, channel identity and conversation, created on first contact.
+
+Written with Core statements rather than ORM objects because it runs for every inbound message
+(ORM flushes were most of the intake cost; see docs/benchmarks.md). Safe under concurrent workers:
+the unique constraints decide (INSERT ... ON CONFLICT DO NOTHING), and the loser re-reads the
+winner's row. On PostgreSQL the conversation row is locked for the rest of the transaction, which
+orders the processing of one citizen's messages; SQLite's single writer does the same by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from connectors.base import InboundEvent
+from ticket_core.models import Beneficiary, ChannelIdentity, Conversation, ConversationState, table, utcnow
+
+_beneficiaries = table(Beneficiary)
+_identities = table(ChannelIdentity)
+_conversations = table(Conversation)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The conversation a message belongs to, with what a reply needs to find its way back."""
+
+    beneficiary_id: int
+    identity_id: int
+    conversation_id: int
+    channel: str
+    account_ref: str
+    thread_ref: str
+    user_ref: str
+    state: str
+    new_conversation: bool
+
+
+_INSERT_BENEFICIARY = insert(_beneficiaries).returning(_beneficiaries.c.id)
+_BY_DIALECT: dict[str, dict[str, Any]] = {}
+
+
+def _statements(dialect: str) -> dict[str, Any]:
+    """INSERT ... ON CONFLICT DO NOTHING statements, built once per dialect (hot path)."""
+    if dialect not in _BY_DIALECT:
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        _BY_DIALECT[dialect] = {
+            "identity": upsert(_identities)
+            .on_conflict_do_nothing(index_elements=["channel", "account_ref", "user_ref"])
+            .returning(_identities.c.id),
+            "conversation": upsert(_conversations)
+            .on_conflict_do_nothing(index_elements=["channel", "account_ref", "thread_ref"])
+            .returning(_conversations.c.id, _conversations.c.state),
+        }
+    return _BY_DIALECT[dialect]
+
+
+def resolve(session: Session, event: InboundEvent, *, language: str, now: datetime | None = None) -> Contact:
+    """The contact for an inbound event, creating beneficiary, identity and conversation if new."""
+    now = now or utcnow()
+    conn = session.connection()
+    dialect = conn.dialect.name
+    identity_key = (
+        (_identities.c.channel == event.channel)
+        & (_identities.c.account_ref == event.account_ref)
+        & (_identities.c.user_ref == event.user_ref)
+    )
+    existing = conn.execute(select(_identities.c.id, _identities.c.beneficiary_id).where(identity_key)).first()
+    found: tuple[int, int]
+    if existing is None:
+        beneficiary_id = conn.execute(
+            _INSERT_BENEFICIARY,
+            {
+                "display_name": event.user_display,
+                "preferred_language": language,
+                "phone": event.phone,
+                "email": event.email,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+        identity_id = conn.execute(
+            _statements(dialect)["identity"],
+            {
+                "beneficiary_id": beneficiary_id,
+                "channel": event.channel,
+                "account_ref": event.account_ref,
+                "user_ref": event.user_ref,
+                "display_name": event.user_display,
+                "created_at": now,
+                "last_seen_at": now,
+            },
+        ).scalar_one_or_none()
+        if identity_id is None:  # another worker created this identity first: use theirs
+            conn.execute(delete(_beneficiaries).where(_beneficiaries.c.id == beneficiary_id))
+            winner = conn.execute(select(_identities.c.id, _identities.c.beneficiary_id).where(identity_key)).one()
+            found = (winner[0], winner[1])
+        else:
+            found = (identity_id, beneficiary_id)
+    else:
+        found = (existing[0], existing[1])
+        _refresh_identity(conn, found[0], found[1], event, now)
+    identity_id, beneficiary_id = found
+
+    conversation_key = (
+        (_conversations.c.channel == event.channel)
+        & (_conversations.c.account_ref == event.account_ref)
+        & (_conversations.c.thread_ref == event.thread_ref)
+    )
+    find = select(_conversations.c.id, _conversations.c.state).where(conversation_key)
+    if dialect == "postgresql":
+        find = find.with_for_update()
+    row = conn.execute(find).first()
+    new = False
+    if row is None:
+        created = conn.execute(
+            _statements(dialect)["conversation"],
+            {
+                "beneficiary_id": beneficiary_id,
+                "identity_id": identity_id,
+                "channel": event.channel,
+                "account_ref": event.account_ref,
+                "thread_ref": event.thread_ref,
+                "state": ConversationState.BOT.value,
+                "language": language,
+                "last_inbound_at": event.sent_at or now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).first()
+        new = created is not None
+        row = created or conn.execute(find).one()
+    else:
+        conn.execute(
+            update(_conversations)
+            .where(_conversations.c.id == row[0])
+            .values(last_inbound_at=event.sent_at or now, language=language, updated_at=now)
+        )
+    return Contact(
+        beneficiary_id=beneficiary_id,
+        identity_id=identity_id,
+        conversation_id=row[0],
+        channel=event.channel,
+        account_ref=event.account_ref,
+        thread_ref=event.thread_ref,
+        user_ref=event.user_ref,
+        state=str(row[1]),
+        new_conversation=new,
+    )
+
+
+def _refresh_identity(conn: Any, identity_id: int, beneficiary_id: int, event: InboundEvent, now: datetime) -> None:
+    values: dict[str, Any] = {"last_seen_at": now}
+    if event.user_display:
+        values["display_name"] = event.user_display
+    conn.execute(update(_identities).where(_identities.c.id == identity_id).values(**values))
+    # Contact details the platform itself asserts fill gaps; they never overwrite what we have.
+    if event.phone or event.email:
+        conn.execute(
+            update(_beneficiaries)
+            .where(_beneficiaries.c.id == beneficiary_id)
+            .values(
+                phone=func.coalesce(_beneficiaries.c.phone, event.phone),
+                email=func.coalesce(_beneficiaries.c.email, event.email),
+            )
+        )
+
+
+def contact_for_conversation(session: Session, conversation_id: int) -> Contact:
+    """The contact of an existing conversation (for replies not caused by an inbound message)."""
+    row = session.execute(
+        select(
+            _conversations.c.beneficiary_id,
+            _conversations.c.identity_id,
+            _conversations.c.id,
+            _conversations.c.channel,
+            _conversations.c.account_ref,
+            _conversations.c.thread_ref,
+            _identities.c.user_ref,
+            _conversations.c.state,
+        )
+        .join(_identities, _identities.c.id == _conversations.c.identity_id)
+        .where(_conversations.c.id == conversation_id)
+    ).one()
+    return Contact(*row[:7], state=str(row[7]), new_conversation=False)

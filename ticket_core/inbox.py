@@ -1,0 +1,138 @@
+"""The inbox: raw inbound events stored before a webhook is acknowledged, then processed once.
+
+Uniqueness on (channel, account_ref, event_id) makes a platform's redelivery a no-op. A row stays
+``pending`` until the transaction that processes it commits ``done``, so a worker that dies midway
+leaves it pending for the sweeper; processing failures are counted and end in ``failed``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from connectors.base import EventKind, InboundEvent
+from ticket_core.models import InboxEvent, InboxStatus, table, utcnow
+
+# Events that need no processing are stored as already-ignored, with the reason.
+_IGNORED_KINDS = {EventKind.ECHO: "echo of our own message", EventKind.STATUS: "delivery/read receipt"}
+
+
+@dataclass(frozen=True)
+class Stored:
+    inbox_id: int | None  # None when the event was a duplicate
+    event: InboundEvent
+    needs_processing: bool = False
+
+    @property
+    def duplicate(self) -> bool:
+        return self.inbox_id is None
+
+
+def _insert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (building it per row
+    costs ten times the insert itself)."""
+    if dialect not in _INSERTS:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        _INSERTS[dialect] = (
+            insert(_inbox)
+            .on_conflict_do_nothing(index_elements=["channel", "account_ref", "event_id"])
+            .returning(_inbox.c.id)
+        )
+    return _INSERTS[dialect]
+
+
+_INSERTS: dict[str, Any] = {}
+_inbox = table(InboxEvent)
+
+
+def store_events(session: Session, events: Sequence[InboundEvent]) -> list[Stored]:
+    """Insert events, skipping ones already stored (the platform's retries)."""
+    connection = session.connection()
+    stmt = _insert_statement(connection.dialect.name)
+    results: list[Stored] = []
+    now = utcnow()
+    for event in events:
+        ignored = event.kind in _IGNORED_KINDS or event.kind is EventKind.UNSUPPORTED
+        status = InboxStatus.IGNORED if ignored else InboxStatus.PENDING
+        params = {
+            "channel": event.channel,
+            "account_ref": event.account_ref,
+            "event_id": event.event_id,
+            "kind": event.kind.value,
+            "status": status.value,
+            "attempts": 0,
+            "received_at": now,
+            "processed_at": now if ignored else None,
+            "last_error": _IGNORED_KINDS.get(event.kind, event.text if ignored else None),
+            "event": event.to_record(),
+            "raw": json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+        }
+        inbox_id = connection.execute(stmt, params).scalar_one_or_none()
+        results.append(Stored(inbox_id, event, inbox_id is not None and not ignored))
+    return results
+
+
+def claim_many(session: Session, inbox_ids: Sequence[int]) -> list[int]:
+    """Lock pending rows for processing in this transaction, in id order. Rows already done, or
+    (on PostgreSQL) held by another worker right now, are left out."""
+    stmt = (
+        select(_inbox.c.id)
+        .where(_inbox.c.id.in_(inbox_ids), _inbox.c.status == InboxStatus.PENDING.value)
+        .order_by(_inbox.c.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.connection().execute(stmt).scalars())
+
+
+def mark_done_many(session: Session, inbox_ids: Sequence[int]) -> None:
+    if inbox_ids:
+        session.connection().execute(
+            update(_inbox)
+            .where(_inbox.c.id.in_(inbox_ids))
+            .values(status=InboxStatus.DONE.value, processed_at=utcnow(), attempts=_inbox.c.attempts + 1)
+        )
+
+
+def record_failure(session: Session, inbox_id: int, error: str, *, max_attempts: int) -> InboxStatus:
+    """Count a failed processing attempt (in its own transaction); ``failed`` once attempts run out."""
+    row = session.get(InboxEvent, inbox_id)
+    if row is None or row.status is not InboxStatus.PENDING:
+        return row.status if row else InboxStatus.FAILED
+    row.attempts += 1
+    row.last_error = error[:2000]
+    if row.attempts >= max_attempts:
+        row.status = InboxStatus.FAILED
+        row.processed_at = utcnow()
+    return row.status
+
+
+def stale_pending(
+    session: Session, *, older_than: timedelta, limit: int = 500, now: datetime | None = None
+) -> list[int]:
+    """Pending rows nobody finished in time; marks them swept so the next sweep waits again."""
+    now = now or utcnow()
+    cutoff = now - older_than
+    stmt = (
+        select(InboxEvent.id)
+        .where(
+            InboxEvent.status == InboxStatus.PENDING,
+            InboxEvent.received_at < cutoff,
+            or_(InboxEvent.swept_at.is_(None), InboxEvent.swept_at < cutoff),
+        )
+        .order_by(InboxEvent.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = list(session.execute(stmt).scalars())
+    if ids:
+        session.execute(update(InboxEvent).where(and_(InboxEvent.id.in_(ids))).values(swept_at=now))
+    return ids

@@ -1,0 +1,159 @@
+"""Tickets: opening one with a human-friendly number and a due time, finding one, viewing its state.
+
+Numbers read ``YYYY-NNNNNN`` (year of creation in Riyadh, then the ticket's sequence), e.g.
+``2026-000042``: short enough to dictate on the phone, and unlike a phone or ID number. Opening a
+ticket runs on every new request, so it uses Core statements (see identities.py for why).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Row, Select, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from ticket_core import audit
+from ticket_core.calendar import BusinessCalendar
+from ticket_core.identities import Contact
+from ticket_core.models import OPEN_TICKET_STATUSES, Ticket, TicketStatus, Unit, table, utcnow
+
+_tickets = table(Ticket)
+_units = table(Unit)
+# Built once; executing with a parameter dict skips per-call statement building (hot path).
+_INSERT = insert(_tickets).returning(_tickets.c.id)
+_SET_NUMBER = update(_tickets).where(_tickets.c.id == bindparam("b_id")).values(number=bindparam("b_number"))
+
+
+def format_number(ticket_id: int, created_at: datetime, tz: ZoneInfo) -> str:
+    return f"{created_at.astimezone(tz).year}-{ticket_id:06d}"
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    id: int
+    key: str
+    name_ar: str
+    name_en: str
+    is_triage: bool = False
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What the pipeline and the citizen-facing replies need to know about a ticket."""
+
+    id: int
+    number: str
+    beneficiary_id: int
+    category: str
+    status: TicketStatus
+    escalation_level: int
+    due_at: datetime
+    unit: UnitRef
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    category: str
+    language: str
+    subject: str
+    confidence: float | None = None
+    needs_triage: bool = False
+    priority: str = "normal"
+
+
+def open_ticket(
+    session: Session,
+    contact: Contact,
+    unit: UnitRef,
+    spec: NewTicket,
+    *,
+    calendar: BusinessCalendar,
+    working_days: int,
+    actor: str = audit.SYSTEM,
+) -> TicketView:
+    """Open a ticket on ``contact``'s conversation in ``unit``, due ``working_days`` working days from now."""
+    now = utcnow()
+    due_at = calendar.add_working_days(now, working_days)
+    conn = session.connection()
+    ticket_id = conn.execute(
+        _INSERT,
+        {
+            "number": f"tmp-{uuid.uuid4().hex[:16]}",  # replaced below, once the id is known
+            "beneficiary_id": contact.beneficiary_id,
+            "conversation_id": contact.conversation_id,
+            "channel": contact.channel,
+            "category": spec.category,
+            "status": TicketStatus.NEW.value,
+            "priority": spec.priority,
+            "unit_id": unit.id,
+            "escalation_level": 0,
+            "language": spec.language,
+            "subject": spec.subject[:300],
+            "needs_triage": spec.needs_triage,
+            "nlu_confidence": spec.confidence,
+            "created_at": now,
+            "due_at": due_at,
+            "updated_at": now,
+        },
+    ).scalar_one()
+    number = format_number(ticket_id, now, calendar.timezone)
+    conn.execute(_SET_NUMBER, {"b_id": ticket_id, "b_number": number})
+    audit.record(
+        session,
+        "ticket.created",
+        actor=actor,
+        ticket_id=ticket_id,
+        conversation_id=contact.conversation_id,
+        category=spec.category,
+        unit=unit.key,
+        needs_triage=spec.needs_triage,
+        due_at=due_at.isoformat(),
+    )
+    return TicketView(ticket_id, number, contact.beneficiary_id, spec.category, TicketStatus.NEW, 0, due_at, unit)
+
+
+def _view_query() -> Select[tuple[object, ...]]:
+    return select(
+        _tickets.c.id,
+        _tickets.c.number,
+        _tickets.c.beneficiary_id,
+        _tickets.c.category,
+        _tickets.c.status,
+        _tickets.c.escalation_level,
+        _tickets.c.due_at,
+        _units.c.id,
+        _units.c.key,
+        _units.c.name_ar,
+        _units.c.name_en,
+        _units.c.is_triage,
+    ).join(_units, _units.c.id == _tickets.c.unit_id)
+
+
+def _view(row: Row[Any] | None) -> TicketView | None:
+    if row is None:
+        return None
+    r = tuple(row)
+    return TicketView(r[0], r[1], r[2], r[3], TicketStatus(r[4]), r[5], r[6], UnitRef(*r[7:12]))
+
+
+def open_ticket_in(session: Session, conversation_id: int) -> TicketView | None:
+    """The newest open ticket on a conversation, if any."""
+    return _view(
+        session.execute(
+            _view_query()
+            .where(
+                _tickets.c.conversation_id == conversation_id,
+                _tickets.c.status.in_([s.value for s in OPEN_TICKET_STATUSES]),
+            )
+            .order_by(_tickets.c.id.desc())
+            .limit(1)
+        ).first()
+    )
+
+
+def find_by_number(session: Session, number: str) -> TicketView | None:
+    return _view(session.execute(_view_query().where(_tickets.c.number == number)).first())
