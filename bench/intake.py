@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -315,64 +316,105 @@ def _train(model: Path) -> None:
     nlu.analyse("تجربة")
 
 
+@dataclass
+class Run:
+    """One benchmark run: where it writes, what it measures, and what it found."""
+
+    tmp: Path
+    args: argparse.Namespace
+    pg_admin: str
+    redis: str
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_ack(self) -> int:
+        return 2000 if self.args.quick else 6000
+
+    @property
+    def n_drain(self) -> int:
+        return 600 if self.args.quick else 3000
+
+    def sqlite(self, label: str) -> str:
+        return f"sqlite:///{self.tmp / label / 'hub.db'}"
+
+    def embedded_broker(self, label: str) -> str:
+        return f"sqla+sqlite:///{self.tmp / label / 'broker.sqlite'}"
+
+    def ack(self) -> None:
+        print("(a) acknowledgement, embedded (SQLite) …", flush=True)
+        self.report["ack_embedded"] = bench_ack(
+            self.tmp,
+            database_url=self.sqlite("ack-e"),
+            broker_url=self.embedded_broker("ack-e"),
+            label="ack-e",
+            n=self.n_ack,
+            rate=self.args.rate,
+        )
+        _print_ack("embedded (SQLite + SQLite broker)", self.report["ack_embedded"])
+        if not self.args.skip_production:
+            print("(a) acknowledgement, PostgreSQL + Redis …", flush=True)
+            self.report["ack_pg_redis"] = bench_ack(
+                self.tmp,
+                database_url=_fresh_pg(self.pg_admin),
+                broker_url=self.redis,
+                label="ack-p",
+                n=self.n_ack,
+                rate=self.args.rate,
+            )
+            _print_ack("PostgreSQL + Redis", self.report["ack_pg_redis"])
+
+    def drain(self) -> None:
+        print("(b) drain, embedded …", flush=True)
+        self.report["drain_embedded"] = bench_drain(
+            self.tmp,
+            database_url=self.sqlite("drain-e"),
+            broker_url=self.embedded_broker("drain-e"),
+            label="drain-e",
+            n=self.n_drain,
+            embedded=True,
+        )
+        self.report["noop_embedded"] = bench_noop_baseline(
+            self.tmp, broker_url=f"sqla+sqlite:///{self.tmp / 'noop-broker.sqlite'}", n=self.n_drain
+        )
+        _print_drain("embedded", self.report["drain_embedded"], self.report["noop_embedded"])
+        if not self.args.skip_production:
+            print("(b) drain, PostgreSQL + Redis, 2 worker processes …", flush=True)
+            self.report["drain_pg_redis"] = bench_drain(
+                self.tmp,
+                database_url=_fresh_pg(self.pg_admin),
+                broker_url=self.redis,
+                label="drain-p",
+                n=self.n_drain,
+                embedded=False,
+            )
+            self.report["noop_redis"] = bench_noop_baseline(self.tmp, broker_url=self.redis, n=self.n_drain)
+            _print_drain("PostgreSQL + Redis", self.report["drain_pg_redis"], self.report["noop_redis"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs")
     parser.add_argument("--skip-production", action="store_true", help="embedded mode only")
     parser.add_argument("--rate", type=float, default=500.0, help="offered rate for the open-loop latency run")
+    parser.add_argument("--parts", default="ack,drain", help="comma-separated: ack, drain")
     args = parser.parse_args()
-    n_ack = 2000 if args.quick else 6000
-    n_drain = 600 if args.quick else 3000
-    pg_admin = os.environ.get("TAWASUL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    redis = os.environ.get("TAWASUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
     with tempfile.TemporaryDirectory(prefix="tawasul-bench-") as name:
-        tmp = Path(name)
-        _train(tmp / "nlu.joblib")
-        report: dict[str, Any] = {"cpus": os.cpu_count()}
-        sqlite_url = lambda label: f"sqlite:///{tmp / label / 'hub.db'}"  # noqa: E731
-        embedded_broker = lambda label: f"sqla+sqlite:///{tmp / label / 'broker.sqlite'}"  # noqa: E731
-
-        print("(a) acknowledgement, embedded (SQLite) …", flush=True)
-        report["ack_embedded"] = bench_ack(
-            tmp,
-            database_url=sqlite_url("ack-e"),
-            broker_url=embedded_broker("ack-e"),
-            label="ack-e",
-            n=n_ack,
-            rate=args.rate,
+        run = Run(
+            Path(name),
+            args,
+            os.environ.get("TAWASUL_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+            os.environ.get("TAWASUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            {"cpus": os.cpu_count()},
         )
-        _print_ack("embedded (SQLite + SQLite broker)", report["ack_embedded"])
-        if not args.skip_production:
-            print("(a) acknowledgement, PostgreSQL + Redis …", flush=True)
-            report["ack_pg_redis"] = bench_ack(
-                tmp, database_url=_fresh_pg(pg_admin), broker_url=redis, label="ack-p", n=n_ack, rate=args.rate
-            )
-            _print_ack("PostgreSQL + Redis", report["ack_pg_redis"])
-
-        print("(b) drain, embedded …", flush=True)
-        report["drain_embedded"] = bench_drain(
-            tmp,
-            database_url=sqlite_url("drain-e"),
-            broker_url=embedded_broker("drain-e"),
-            label="drain-e",
-            n=n_drain,
-            embedded=True,
-        )
-        report["noop_embedded"] = bench_noop_baseline(
-            tmp, broker_url=embedded_broker("noop-e").replace("noop-e/", ""), n=n_drain
-        )
-        _print_drain("embedded", report["drain_embedded"], report["noop_embedded"])
-        if not args.skip_production:
-            print("(b) drain, PostgreSQL + Redis, 2 worker processes …", flush=True)
-            report["drain_pg_redis"] = bench_drain(
-                tmp, database_url=_fresh_pg(pg_admin), broker_url=redis, label="drain-p", n=n_drain, embedded=False
-            )
-            report["noop_redis"] = bench_noop_baseline(tmp, broker_url=redis, n=n_drain)
-            _print_drain("PostgreSQL + Redis", report["drain_pg_redis"], report["noop_redis"])
+        _train(run.tmp / "nlu.joblib")
+        parts = set(args.parts.split(","))
+        if "ack" in parts:
+            run.ack()
+        if "drain" in parts:
+            run.drain()
         out = REPO / "var" / "bench-intake.json"
         out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(report, indent=2))
+        out.write_text(json.dumps(run.report, indent=2))
         print(f"\nraw figures: {out}")
 
 

@@ -57,62 +57,138 @@ from nlu.normalize import normalize, normalize_chars, tokens_for_model  # noqa: 
 
 SAMPLES: list[tuple[str, str]] = [
     # Arabic: MSA and Gulf dialect, short and long
-    ("السلام عليكم", "ar"), ("هلا", "ar"), ("شكرا", "ar"), ("لا", "ar"), ("تم", "ar"), ("ابي موظف", "ar"),
-    ("متى تنزل المكافأة؟", "ar"), ("وش صار على بلاغي", "ar"), ("للحين ما نزل الراتب", "ar"),
-    ("الله يعطيكم العافية", "ar"), ("ليش ما تردون علينا؟!", "ar"), ("كيف أسجل ولدي في الروضة", "ar"),
-    ("أرجو إفادتي بشروط النقل الخارجي للمعلمين", "ar"), ("منصة مدرستي معلقة من الصبح", "ar"),
-    ("تكفون أبي أعرف وش الأوراق المطلوبة", "ar"), ("صباح الخير", "ar"), ("جزاكم الله خير", "ar"),
-    ("نظام نور ما يفتح", "ar"), ("ولدي يتعرض للتنمر في المدرسة وش أسوي", "ar"),
-    ("أقترح إضافة خاصية حفظ المسودة في منصة مدرستي", "ar"), ("غير راضي عن الرد", "ar"),
-    ("عندي استفسار بخصوص الابتعاث", "ar"), ("مافي أحد يرد؟", "ar"), ("وين ألقى نتيجة القدرات", "ar"),
-    ("بنتي ما انقبلت في الجامعة ونسبتها عالية", "ar"), ("حسبي الله", "ar"), ("مشكورين", "ar"),
-    ("اعتراض", "ar"), ("ابغى اكلم احد", "ar"), ("هل يحق للمعلمة إجازة أمومة أثناء التجربة؟", "ar"),
+    ("السلام عليكم", "ar"),
+    ("هلا", "ar"),
+    ("شكرا", "ar"),
+    ("لا", "ar"),
+    ("تم", "ar"),
+    ("ابي موظف", "ar"),
+    ("متى تنزل المكافأة؟", "ar"),
+    ("وش صار على بلاغي", "ar"),
+    ("للحين ما نزل الراتب", "ar"),
+    ("الله يعطيكم العافية", "ar"),
+    ("ليش ما تردون علينا؟!", "ar"),
+    ("كيف أسجل ولدي في الروضة", "ar"),
+    ("أرجو إفادتي بشروط النقل الخارجي للمعلمين", "ar"),
+    ("منصة مدرستي معلقة من الصبح", "ar"),
+    ("تكفون أبي أعرف وش الأوراق المطلوبة", "ar"),
+    ("صباح الخير", "ar"),
+    ("جزاكم الله خير", "ar"),
+    ("نظام نور ما يفتح", "ar"),
+    ("ولدي يتعرض للتنمر في المدرسة وش أسوي", "ar"),
+    ("أقترح إضافة خاصية حفظ المسودة في منصة مدرستي", "ar"),
+    ("غير راضي عن الرد", "ar"),
+    ("عندي استفسار بخصوص الابتعاث", "ar"),
+    ("مافي أحد يرد؟", "ar"),
+    ("وين ألقى نتيجة القدرات", "ar"),
+    ("بنتي ما انقبلت في الجامعة ونسبتها عالية", "ar"),
+    ("حسبي الله", "ar"),
+    ("مشكورين", "ar"),
+    ("اعتراض", "ar"),
+    ("ابغى اكلم احد", "ar"),
+    ("هل يحق للمعلمة إجازة أمومة أثناء التجربة؟", "ar"),
     # Arabic with English words or a ticket number: the hub answers in Arabic
-    ("مرحبا thanks", "ar"), ("نظام Noor ما يشتغل", "ar"), ("الـ portal معطل", "ar"),
-    ("بلاغي رقم 2026-000123 وش صار عليه", "ar"), ("ok شكرا", "ar"), ("أبي agent الله يخليكم", "ar"),
-    ("ليش الـ app يطلعني؟", "ar"), ("Madrasati منصة ما تفتح", "ar"),
+    ("مرحبا thanks", "ar"),
+    ("نظام Noor ما يشتغل", "ar"),
+    ("الـ portal معطل", "ar"),
+    ("بلاغي رقم 2026-000123 وش صار عليه", "ar"),
+    ("ok شكرا", "ar"),
+    ("أبي agent الله يخليكم", "ar"),
+    ("ليش الـ app يطلعني؟", "ar"),
+    ("Madrasati منصة ما تفتح", "ar"),
     # Arabizi (Arabic in Latin letters)
-    ("3ndi so2al", "ar"), ("abi a3rf mata el nateeja", "ar"), ("shlonak", "ar"), ("wesh sar 3la talabi", "ar"),
-    ("mashallah shukran", "ar"), ("salam alaikum", "ar"), ("7ayakom", "ar"), ("ya3tikum el 3afia", "ar"),
-    ("ana ab3ath lkom mn ams", "ar"), ("leesh ma trdon", "ar"), ("inshallah", "ar"), ("abgha mudeer", "ar"),
+    ("3ndi so2al", "ar"),
+    ("abi a3rf mata el nateeja", "ar"),
+    ("shlonak", "ar"),
+    ("wesh sar 3la talabi", "ar"),
+    ("mashallah shukran", "ar"),
+    ("salam alaikum", "ar"),
+    ("7ayakom", "ar"),
+    ("ya3tikum el 3afia", "ar"),
+    ("ana ab3ath lkom mn ams", "ar"),
+    ("leesh ma trdon", "ar"),
+    ("inshallah", "ar"),
+    ("abgha mudeer", "ar"),
     # English: one word to long
-    ("hi", "en"), ("hello", "en"), ("ok", "en"), ("thanks", "en"), ("thank you so much", "en"), ("agent", "en"),
-    ("arrived", "en"), ("declined", "en"), ("excellent", "en"), ("talk to a human please", "en"),
-    ("when will the results be published?", "en"), ("my son's bonus has not been paid", "en"),
-    ("I suggest adding a dark mode to the app", "en"), ("is there an update on my ticket?", "en"),
-    ("the school bus did not come today", "en"), ("what documents do I need for the transfer", "en"),
-    ("good morning", "en"), ("I object to the answer I received", "en"), ("please call me back", "en"),
-    ("how can I register my daughter in kindergarten", "en"), ("not happy with this", "en"),
-    ("who can I talk to about my scholarship", "en"), ("the portal keeps logging me out", "en"),
-    ("great service, thank you", "en"), ("any news?", "en"),
+    ("hi", "en"),
+    ("hello", "en"),
+    ("ok", "en"),
+    ("thanks", "en"),
+    ("thank you so much", "en"),
+    ("agent", "en"),
+    ("arrived", "en"),
+    ("declined", "en"),
+    ("excellent", "en"),
+    ("talk to a human please", "en"),
+    ("when will the results be published?", "en"),
+    ("my son's bonus has not been paid", "en"),
+    ("I suggest adding a dark mode to the app", "en"),
+    ("is there an update on my ticket?", "en"),
+    ("the school bus did not come today", "en"),
+    ("what documents do I need for the transfer", "en"),
+    ("good morning", "en"),
+    ("I object to the answer I received", "en"),
+    ("please call me back", "en"),
+    ("how can I register my daughter in kindergarten", "en"),
+    ("not happy with this", "en"),
+    ("who can I talk to about my scholarship", "en"),
+    ("the portal keeps logging me out", "en"),
+    ("great service, thank you", "en"),
+    ("any news?", "en"),
     # Urdu
-    ("میں اپنے بیٹے کے اسکول کے بارے میں پوچھنا چاہتا ہوں", "ur"), ("میرا بیٹا اسکول نہیں جا سکا", "ur"),
-    ("براہ کرم میری مدد کریں", "ur"), ("آپ کا بہت شکریہ", "ur"), ("داخلے کے لیے کون سے کاغذات چاہئیں", "ur"),
-    ("ہمیں ابھی تک جواب نہیں ملا", "ur"), ("میں استاد سے بات کرنا چاہتی ہوں", "ur"), ("یہ مسئلہ کب حل ہوگا", "ur"),
+    ("میں اپنے بیٹے کے اسکول کے بارے میں پوچھنا چاہتا ہوں", "ur"),
+    ("میرا بیٹا اسکول نہیں جا سکا", "ur"),
+    ("براہ کرم میری مدد کریں", "ur"),
+    ("آپ کا بہت شکریہ", "ur"),
+    ("داخلے کے لیے کون سے کاغذات چاہئیں", "ur"),
+    ("ہمیں ابھی تک جواب نہیں ملا", "ur"),
+    ("میں استاد سے بات کرنا چاہتی ہوں", "ur"),
+    ("یہ مسئلہ کب حل ہوگا", "ur"),
     # Persian
-    ("سلام، من می خواهم درباره مدرسه پسرم بپرسم", "fa"), ("لطفا به من کمک کنید", "fa"),
-    ("دخترم هنوز ثبت نام نشده است", "fa"), ("خیلی ممنون از پاسخ شما", "fa"), ("چه مدارکی لازم است", "fa"),
-    ("من از جواب راضی نیستم", "fa"), ("کی نتیجه اعلام می شود", "fa"), ("می خواهم با کارشناس صحبت کنم", "fa"),
+    ("سلام، من می خواهم درباره مدرسه پسرم بپرسم", "fa"),
+    ("لطفا به من کمک کنید", "fa"),
+    ("دخترم هنوز ثبت نام نشده است", "fa"),
+    ("خیلی ممنون از پاسخ شما", "fa"),
+    ("چه مدارکی لازم است", "fa"),
+    ("من از جواب راضی نیستم", "fa"),
+    ("کی نتیجه اعلام می شود", "fa"),
+    ("می خواهم با کارشناس صحبت کنم", "fa"),
     # Hindi and Bengali
-    ("मेरे बेटे का स्कूल", "hi"), ("कृपया मेरी मदद करें", "hi"), ("धन्यवाद", "hi"), ("प्रवेश कब शुरू होगा", "hi"),
-    ("আমার ছেলের স্কুল", "bn"), ("দয়া করে সাহায্য করুন", "bn"), ("ধন্যবাদ", "bn"), ("ভর্তি কবে শুরু হবে", "bn"),
+    ("मेरे बेटे का स्कूल", "hi"),
+    ("कृपया मेरी मदद करें", "hi"),
+    ("धन्यवाद", "hi"),
+    ("प्रवेश कब शुरू होगा", "hi"),
+    ("আমার ছেলের স্কুল", "bn"),
+    ("দয়া করে সাহায্য করুন", "bn"),
+    ("ধন্যবাদ", "bn"),
+    ("ভর্তি কবে শুরু হবে", "bn"),
     # Tagalog and Indonesian
-    ("magandang umaga po", "tl"), ("salamat po", "tl"), ("paano po mag-enroll ang anak ko", "tl"),
-    ("hindi pa po dumating ang sagot", "tl"), ("kailan po lalabas ang resulta", "tl"),
+    ("magandang umaga po", "tl"),
+    ("salamat po", "tl"),
+    ("paano po mag-enroll ang anak ko", "tl"),
+    ("hindi pa po dumating ang sagot", "tl"),
+    ("kailan po lalabas ang resulta", "tl"),
     ("gusto ko pong makausap ang tao", "tl"),
-    ("saya mau tanya tentang sekolah anak saya", "id"), ("terima kasih banyak", "id"),
-    ("kapan hasilnya keluar", "id"), ("anak saya belum terdaftar", "id"), ("tolong bantu saya", "id"),
+    ("saya mau tanya tentang sekolah anak saya", "id"),
+    ("terima kasih banyak", "id"),
+    ("kapan hasilnya keluar", "id"),
+    ("anak saya belum terdaftar", "id"),
+    ("tolong bantu saya", "id"),
     ("saya ingin bicara dengan petugas", "id"),
     # No letters
-    ("😂", "und"), ("🙏🏼🙏🏼", "und"), ("2026-000123", "und"), ("???", "und"), ("👍", "und"),
+    ("😂", "und"),
+    ("🙏🏼🙏🏼", "und"),
+    ("2026-000123", "und"),
+    ("???", "und"),
+    ("👍", "und"),
 ]
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTION = "## NLU"
 INTRO = (
-    "Measured by `bench/nlu.py` (speed, memory, language id, cross-validated quality on our data) and "
-    "`bench/arbanking.py` (ArBanking77 public benchmark). Re-run with `--write` to refresh the blocks "
-    "below; each run states its machine and date. How the model was chosen: docs/nlu.md."
+    "Measured by `bench/nlu.py` (sections `quality`, `perf`, `langid`, `arbanking`; ArBanking77 is skipped\n"
+    "when its shared folder is absent). `python bench/nlu.py --sweep --write` refreshes the blocks below;\n"
+    "each block states its machine, date and load. How the model was chosen: [nlu.md](nlu.md)."
 )
 ORDER = ("nlu-quality", "nlu-perf", "nlu-langid", "arbanking")
 
@@ -165,8 +241,10 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0]
-    return (f"{datetime.now(UTC):%Y-%m-%d}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"scikit-learn {sklearn.__version__}, load average {load:.1f} at start")
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d}, {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"scikit-learn {sklearn.__version__}, load average {load:.1f} at start"
+    )
 
 
 def pct(values: list[float], q: float) -> float:
@@ -208,10 +286,10 @@ intents {ev.macro_f1:.3f}; accuracy {ev.accuracy:.3f}.
 {rows}
 
 Confidence: temperature-scaled (T = {model.temperature:.3f}), expected calibration error
-{cv.get('expected_calibration_error')} on held-out folds. Threshold {model.threshold}: the lowest at
+{cv.get("expected_calibration_error")} on held-out folds. Threshold {model.threshold}: the lowest at
 which held-out predictions with confidence ≥ threshold are ≥ 95 % correct; at it
-{cv.get('auto_routed_share', 0):.0%} of messages are routed automatically (accuracy
-{cv.get('auto_routed_accuracy')}), the rest are marked `uncertain` for human triage."""
+{cv.get("auto_routed_share", 0):.0%} of messages are routed automatically (accuracy
+{cv.get("auto_routed_accuracy")}), the rest are marked `uncertain` for human triage."""
 
 
 # --- speed and memory ----------------------------------------------------------------------------------
@@ -252,9 +330,14 @@ def child_process_figures(model_path: Path, data: Path, texts: list[str], cpu: i
     try:
         runs = []
         for _ in range(3):
-            out = subprocess.run([sys.executable, "-c", _CHILD, str(model_path), str(data), f.name,
-                                  str(cpu)], capture_output=True, text=True, check=True,
-                                 cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+            out = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(model_path), str(data), f.name, str(cpu)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     finally:
         os.unlink(f.name)
@@ -343,8 +426,8 @@ measured in the same run (the hub runs the compiled numpy form, `nlu/classifier.
 | single message `nlu.analyse`, p50 | {ms(p50)} | | {p50 / b50:.1f}× bare predict ({ms(b50)}) |
 | single message `nlu.analyse`, p99 | **{ms(p99)}** | ≤ 5 ms | {p99 / b99:.1f}× bare predict ({ms(b99)}) |
 | batched `nlu.analyse_many` (256 per call) | **{batched:,.0f} msg/s** | ≥ 2,000 msg/s | {batch_ratio} |
-| model load (`load_model`, fresh process) | **{ms(child['load_model_s'])}** | ≤ 1 s | |
-| import `nlu` + load + engine ready + first two messages | {child['import_s'] + child['engine_ready_s']:.2f} s | | |
+| model load (`load_model`, fresh process) | **{ms(child["load_model_s"])}** | ≤ 1 s | |
+| import `nlu` + load + engine ready + first two messages | {child["import_s"] + child["engine_ready_s"]:.2f} s | | |
 | RSS, fresh process, model loaded, {n_child} messages in 9 languages | **{rss:.0f} MB** | ≤ 300 MB | {rss_note} |
 | artifact size | {size_mb:.1f} MB | | |
 | training in-process (5-fold CV + final fit), {model.n_examples} examples | {train_seconds:.1f} s | "seconds" | |
@@ -394,10 +477,14 @@ def section_langid() -> str:
         right = sum(g == y for g, (_, y) in zip(guesses, SAMPLES, strict=True))
         repeat = [LanguageIdentifier(backend).detect(t) for t, _ in SAMPLES]
         wrong = [f"{t!r}→{g}" for g, (t, y) in zip(guesses, SAMPLES, strict=True) if g != y]
-        out = subprocess.run([sys.executable, "-c", _LANGID_CHILD, backend,
-                              json.dumps([t for t, _ in SAMPLES], ensure_ascii=False)],
-                             capture_output=True, text=True, check=True, cwd=REPO,
-                             env={**os.environ, "PYTHONPATH": str(REPO)})
+        out = subprocess.run(
+            [sys.executable, "-c", _LANGID_CHILD, backend, json.dumps([t for t, _ in SAMPLES], ensure_ascii=False)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         child = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(
             f"| {backend} | {right}/{len(SAMPLES)} | {pct(times, 50) * 1e3:.3f} ms | {pct(times, 99) * 1e3:.3f} ms "
@@ -422,20 +509,27 @@ within a script.
 PUBLISHED = {"MSA": 0.885, "PAL": 0.856, "Saudi": 0.732}  # plain TF-IDF + LR, from the issue
 ARABERT = {"MSA": 0.9209, "PAL": 0.8995}
 CANDIDATES = {
-    "char_wb 1-5 + words 1-2, OvR SVM C=1": ModelSpec(char_ngrams=(1, 5), word_ngrams=(1, 2), stemmed_words=False,
-                                                      c=1.0, multi_class="ovr"),
-    "char_wb 1-4 + words 1-2 + stems/dialect map, OvR SVM C=1": ModelSpec(char_ngrams=(1, 4), word_ngrams=(1, 2),
-                                                                           c=1.0, multi_class="ovr"),
-    "char_wb 1-4 + words 1-2 + stems/dialect map, Crammer-Singer C=0.5": ModelSpec(char_ngrams=(1, 4),
-                                                                                    word_ngrams=(1, 2)),
+    "char_wb 1-5 + words 1-2, OvR SVM C=1": ModelSpec(
+        char_ngrams=(1, 5), word_ngrams=(1, 2), stemmed_words=False, c=1.0, multi_class="ovr"
+    ),
+    "char_wb 1-4 + words 1-2 + stems/dialect map, OvR SVM C=1": ModelSpec(
+        char_ngrams=(1, 4), word_ngrams=(1, 2), c=1.0, multi_class="ovr"
+    ),
+    "char_wb 1-4 + words 1-2 + stems/dialect map, Crammer-Singer C=0.5": ModelSpec(
+        char_ngrams=(1, 4), word_ngrams=(1, 2)
+    ),
     "char_wb 1-3 + words 1-3 + stems/dialect map, Crammer-Singer C=0.2": ModelSpec(c=0.2),
     "char_wb 1-3 + words 1-3 + stems/dialect map, Crammer-Singer C=1": ModelSpec(c=1.0),
 }
 
 
 def arbanking_dir(explicit: str | None) -> Path | None:
-    options = [explicit, os.environ.get("ARBANKING77_DIR"), REPO.parent / "shared" / "data" / "arbanking77",
-               "/work/shared/data/arbanking77"]
+    options = [
+        explicit,
+        os.environ.get("ARBANKING77_DIR"),
+        REPO.parent / "shared" / "data" / "arbanking77",
+        "/work/shared/data/arbanking77",
+    ]
     for opt in options:
         if opt and (Path(opt) / "Banking77_Arabized_MSA_PAL_train.csv").is_file():
             return Path(opt)
@@ -450,8 +544,11 @@ def _read(path: Path) -> tuple[list[str], list[str]]:
 
 def section_arbanking(directory: Path | None, sweep: bool) -> str | None:
     if directory is None:
-        print("ArBanking77 not found (../shared/data/arbanking77, /work/shared/data/arbanking77 or "
-              "$ARBANKING77_DIR): section skipped", file=sys.stderr)
+        print(
+            "ArBanking77 not found (../shared/data/arbanking77, /work/shared/data/arbanking77 or "
+            "$ARBANKING77_DIR): section skipped",
+            file=sys.stderr,
+        )
         return None
     pin_one_core()
     x_train, y_train = _read(directory / "Banking77_Arabized_MSA_PAL_train.csv")
@@ -460,8 +557,9 @@ def section_arbanking(directory: Path | None, sweep: bool) -> str | None:
 
     results: dict[str, dict[str, float]] = {}
     s = time.perf_counter()
-    base = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-                         LogisticRegression(max_iter=2000))
+    base = make_pipeline(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True), LogisticRegression(max_iter=2000)
+    )
     base.fit(x_train, y_train)
     results["baseline re-run here: char_wb 2-5 TF-IDF + LR, raw text"] = {
         "val": f1_score(y_val, base.predict(x_val), average="macro"),
@@ -482,10 +580,14 @@ def section_arbanking(directory: Path | None, sweep: bool) -> str | None:
             **{k: f1_score(y, clf.predict(feats.transform(x)), average="macro") for k, (x, y) in n_tests.items()},
             "seconds": time.perf_counter() - s,
         }
-    rows = [f"| {name} | {r['val']:.4f} | {r['MSA']:.4f} | {r['PAL']:.4f} | {r['Saudi']:.4f} | {r['seconds']:.0f} s |"
-            for name, r in results.items()]
-    rows.append(f"| plain TF-IDF + LR, as published in the issue | – | {PUBLISHED['MSA']} | {PUBLISHED['PAL']} | "
-                f"{PUBLISHED['Saudi']} | |")
+    rows = [
+        f"| {name} | {r['val']:.4f} | {r['MSA']:.4f} | {r['PAL']:.4f} | {r['Saudi']:.4f} | {r['seconds']:.0f} s |"
+        for name, r in results.items()
+    ]
+    rows.append(
+        f"| plain TF-IDF + LR, as published in the issue | – | {PUBLISHED['MSA']} | {PUBLISHED['PAL']} | "
+        f"{PUBLISHED['Saudi']} | |"
+    )
     rows.append(f"| fine-tuned AraBERT (paper) | – | {ARABERT['MSA']} | {ARABERT['PAL']} | – | GPU |")
     ours = results["**ours** (the shipped pipeline, `ModelSpec()`)"]
     delta = ", ".join(f"{k} {ours[k] - PUBLISHED[k]:+.3f}" for k in PUBLISHED)

@@ -42,5 +42,17 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler._tawasul = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram", "kombu", "amqp"):
+    # Libraries that narrate every request or task at INFO; our own lines say what happened.
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "aiohttp.access",
+        "telegram",
+        "kombu",
+        "amqp",
+        "alembic",
+        "celery.app.trace",
+        "celery.worker.strategy",
+        "celery.beat",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

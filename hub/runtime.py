@@ -82,7 +82,7 @@ class Runtime:
         configure_nlu(self.settings)
         return IntakePipeline(
             self.db,
-            analyse=nlu.analyse,
+            analyse_many=nlu.analyse_many,
             replies=self.replies,
             calendar=self.calendar,
             router=Router(),

@@ -180,6 +180,7 @@ def save_model(model: IntentClassifier, path: str | Path) -> Path:
     os.close(fd)
     try:
         joblib.dump({"format": ARTIFACT_FORMAT, "version": ARTIFACT_VERSION, "model": model}, tmp, compress=3)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; web and worker processes may run as other users
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

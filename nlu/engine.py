@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from nlu.classifier import IntentClassifier, ModelError, load_model, save_model
 from nlu.data import default_gazetteer, default_training_data, file_sha256, load_dataset
 from nlu.entities import extract_entities
@@ -162,46 +164,43 @@ class Engine:
         return self._builtin(text, normalized, language, entities)
 
     def analyse_many(self, texts: list[str]) -> list[Analysis]:
-        """Like `analyse` for each text, with one vectorised classifier call (built-in backend)."""
+        """Like `analyse` for each text, with one classifier call for the batch (built-in backend)."""
         if self.settings.backend == "rasa":
             return [self.analyse(t) for t in texts]
-        model = self.model()
-        threshold = self.threshold
         prepared = []
         for text in texts:
             chars = normalize_chars(text)
-            prepared.append((text, chars, tokens_for_model(chars.text)))
-        readable = [i for i, (_, _, norm) in enumerate(prepared) if norm]
-        probs = model.predict_proba([prepared[i][2][:MAX_MODEL_CHARS] for i in readable]) if readable else None
-        row_of = {i: r for r, i in enumerate(readable)}
-        out = []
-        for i, (text, chars, normalized) in enumerate(prepared):
-            language = self.langid.detect(text)
-            entities = extract_entities(text, self.gazetteer, chars)
-            if probs is None or i not in row_of:
-                out.append(Analysis(text, normalized, language, "other", 1.0, False, entities, (("other", 1.0),),
-                                    "builtin"))
-                continue
-            p = probs[row_of[i]]
-            order = p.argsort()[::-1][:5]
-            ranking = tuple((model.labels[j], round(float(p[j]), 6)) for j in order)
-            intent, confidence = ranking[0]
-            out.append(Analysis(text, normalized, language, intent, confidence, confidence < threshold, entities,
-                                ranking, "builtin"))
-        return out
+            prepared.append(
+                (
+                    text,
+                    tokens_for_model(chars.text),
+                    self.langid.detect(text),
+                    extract_entities(text, self.gazetteer, chars),
+                )
+            )
+        readable = [norm[:MAX_MODEL_CHARS] for _, norm, _, _ in prepared if norm]
+        rows = iter(self.model().predict_proba(readable)) if readable else iter(())
+        return [
+            self._classified(text, norm, lang, ents, next(rows) if norm else None)
+            for text, norm, lang, ents in prepared
+        ]
 
     def _builtin(self, text: str, normalized: str, language: str, entities: tuple[Entity, ...]) -> Analysis:
-        model = self.model()
-        threshold = self.settings.threshold if self.settings.threshold is not None else model.threshold
-        if not normalized:
-            # Nothing to read (empty or only invisible characters): not a request.
+        probs = self.model().predict_proba([normalized[:MAX_MODEL_CHARS]])[0] if normalized else None
+        return self._classified(text, normalized, language, entities, probs)
+
+    def _classified(
+        self, text: str, normalized: str, language: str, entities: tuple[Entity, ...], probs: np.ndarray | None
+    ) -> Analysis:
+        if probs is None:
+            # Nothing to read (empty, or only invisible characters): not a request.
             return Analysis(text, normalized, language, "other", 1.0, False, entities, (("other", 1.0),), "builtin")
-        probs = model.predict_proba([normalized[:MAX_MODEL_CHARS]])[0]
-        order = probs.argsort()[::-1]
-        ranking = tuple((model.labels[i], round(float(probs[i]), 6)) for i in order[:5])
+        labels = self.model().labels
+        ranking = tuple((labels[i], round(float(probs[i]), 6)) for i in probs.argsort()[::-1][:5])
         intent, confidence = ranking[0]
-        return Analysis(text, normalized, language, intent, confidence, confidence < threshold, entities, ranking,
-                        "builtin")
+        return Analysis(
+            text, normalized, language, intent, confidence, confidence < self.threshold, entities, ranking, "builtin"
+        )
 
     def _rasa(self, text: str, normalized: str, language: str, entities: tuple[Entity, ...]) -> Analysis:
         assert self.rasa is not None
@@ -214,8 +213,17 @@ class Engine:
                 merged.append(e)
         merged.sort(key=lambda e: e.start)
         uncertain = parsed.rasa_fallback or parsed.confidence < threshold
-        return Analysis(text, normalized, language, parsed.intent, parsed.confidence, uncertain, tuple(merged),
-                        parsed.ranking, "rasa")
+        return Analysis(
+            text,
+            normalized,
+            language,
+            parsed.intent,
+            parsed.confidence,
+            uncertain,
+            tuple(merged),
+            parsed.ranking,
+            "rasa",
+        )
 
 
 # --- process-wide state ---------------------------------------------------------------------
@@ -226,9 +234,16 @@ _engine: Engine | None = None
 _failed: str | None = None
 
 
-def configure(*, model_path: str | Path | None = None, backend: str = "builtin", rasa_url: str | None = None,
-              rasa_timeout: float = 2.0, threshold: float | None = None,
-              training_data: str | Path | None = None, langid_backend: str = "lingua") -> None:
+def configure(
+    *,
+    model_path: str | Path | None = None,
+    backend: str = "builtin",
+    rasa_url: str | None = None,
+    rasa_timeout: float = 2.0,
+    threshold: float | None = None,
+    training_data: str | Path | None = None,
+    langid_backend: str = "lingua",
+) -> None:
     """Set the engine's settings; the engine is (re)built lazily on the next `analyse`."""
     if backend not in ("builtin", "rasa"):
         raise ValueError(f"unknown NLU backend {backend!r} (use 'builtin' or 'rasa')")

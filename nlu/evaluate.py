@@ -62,8 +62,12 @@ def evaluate(dataset: Dataset, *, folds: int = 5, seed: int = 0, spec: ModelSpec
     y_pred = [cv.labels[i] for i in cv.scores.argmax(axis=1)]
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(order), zero_division=0)
     per_class = {
-        lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4),
-              "support": int(s[i])}
+        lab: {
+            "precision": round(float(p[i]), 4),
+            "recall": round(float(r[i]), 4),
+            "f1": round(float(f[i]), 4),
+            "support": int(s[i]),
+        }
         for i, lab in enumerate(order)
     }
     cats = [c for c in CATEGORIES if c in per_class]
@@ -89,8 +93,12 @@ def format_evaluation(ev: Evaluation) -> str:
     for lab in ev.labels:
         m = ev.per_class[lab]
         lines.append(f"{lab:<{width}}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}{m['support']:>9d}")
-    lines += ["", f"{'macro-F1 (all labels)':<{width + 20}}{ev.macro_f1:>10.4f}",
-              f"{'accuracy':<{width + 20}}{ev.accuracy:>10.4f}", ""]
+    lines += [
+        "",
+        f"{'macro-F1 (all labels)':<{width + 20}}{ev.macro_f1:>10.4f}",
+        f"{'accuracy':<{width + 20}}{ev.accuracy:>10.4f}",
+        "",
+    ]
     if len(ev.labels) <= 20:
         short = [lab[:6] for lab in ev.labels]
         lines.append("confusion matrix (rows: true, columns: predicted)")

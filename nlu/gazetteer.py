@@ -19,8 +19,12 @@ import yaml
 from nlu.normalize import normalize_chars
 
 TYPES = ("region", "governorate", "university", "education_department")
-_SECTIONS = {"regions": "region", "governorates": "governorate", "universities": "university",
-             "education_departments": "education_department"}
+_SECTIONS = {
+    "regions": "region",
+    "governorates": "governorate",
+    "universities": "university",
+    "education_departments": "education_department",
+}
 _WORD = re.compile(r"[^\W_]+")
 _KEY = re.compile(r"^(region|governorate|university|education_department):[a-z0-9]+(?:-[a-z0-9]+)*$")
 
@@ -102,9 +106,7 @@ class Gazetteer:
                     n = len(cand_words)
                     if best is not None and n <= best[0]:
                         break
-                    if i + n <= len(words) and all(
-                        words[i + k][0] == cand_words[k] for k in range(1, n)
-                    ):
+                    if i + n <= len(words) and all(words[i + k][0] == cand_words[k] for k in range(1, n)):
                         best = (n, key)
                         break
             if best is None:

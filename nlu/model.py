@@ -57,18 +57,42 @@ class ModelSpec:
 
     def features(self) -> FeatureUnion:
         parts: list[tuple[str, Any]] = [
-            ("char", TfidfVectorizer(analyzer=self.char_analyzer, ngram_range=self.char_ngrams, sublinear_tf=True,
-                                     lowercase=False, min_df=self.min_df, dtype=np.float32)),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer=self.char_analyzer,
+                    ngram_range=self.char_ngrams,
+                    sublinear_tf=True,
+                    lowercase=False,
+                    min_df=self.min_df,
+                    dtype=np.float32,
+                ),
+            ),
         ]
         if self.word_ngrams:
             parts.append(
-                ("word", TfidfVectorizer(analyzer="word", ngram_range=self.word_ngrams, sublinear_tf=True,
-                                         lowercase=False, min_df=self.min_df, token_pattern=r"(?u)\b\w+\b",
-                                         dtype=np.float32))
+                (
+                    "word",
+                    TfidfVectorizer(
+                        analyzer="word",
+                        ngram_range=self.word_ngrams,
+                        sublinear_tf=True,
+                        lowercase=False,
+                        min_df=self.min_df,
+                        token_pattern=r"(?u)\b\w+\b",
+                        dtype=np.float32,
+                    ),
+                )
             )
         if self.stemmed_words:
-            parts.append(("stem", TfidfVectorizer(analyzer=stemmed_words, sublinear_tf=True, lowercase=False,
-                                                  min_df=self.min_df, dtype=np.float32)))
+            parts.append(
+                (
+                    "stem",
+                    TfidfVectorizer(
+                        analyzer=stemmed_words, sublinear_tf=True, lowercase=False, min_df=self.min_df, dtype=np.float32
+                    ),
+                )
+            )
         return FeatureUnion(parts)
 
     def classifier(self) -> LinearSVC:
@@ -122,8 +146,9 @@ class CrossValidation:
     folds: int
 
 
-def cross_validate(texts: Sequence[str], labels: Sequence[str], spec: ModelSpec, folds: int = 5,
-                   seed: int = 0) -> CrossValidation | None:
+def cross_validate(
+    texts: Sequence[str], labels: Sequence[str], spec: ModelSpec, folds: int = 5, seed: int = 0
+) -> CrossValidation | None:
     """Out-of-fold decision scores with stratified k-fold; None when a class is too small to split."""
     classes = tuple(sorted(set(labels)))
     y = np.array([classes.index(lab) for lab in labels])
@@ -151,8 +176,12 @@ def summarize(cv: CrossValidation, temperature: float, threshold: float) -> dict
     pred = cv.scores.argmax(axis=1)
     p, r, f, s = precision_recall_fscore_support(cv.y, pred, labels=range(len(cv.labels)), zero_division=0)
     per_class = {
-        lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4), "f1": round(float(f[i]), 4),
-              "support": int(s[i])}
+        lab: {
+            "precision": round(float(p[i]), 4),
+            "recall": round(float(r[i]), 4),
+            "f1": round(float(f[i]), 4),
+            "support": int(s[i]),
+        }
         for i, lab in enumerate(cv.labels)
     }
     cats = [lab for lab in CATEGORIES if lab in cv.labels]
@@ -201,8 +230,15 @@ def compile_model(features: FeatureUnion, classifier: LinearSVC) -> tuple[list[F
     return views, np.ascontiguousarray(coef.T), intercept
 
 
-def train(dataset: Dataset, *, spec: ModelSpec | None = None, folds: int = 5, seed: int = 0,
-          target_accuracy: float = DEFAULT_TARGET_ACCURACY, threshold: float | None = None) -> IntentClassifier:
+def train(
+    dataset: Dataset,
+    *,
+    spec: ModelSpec | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    target_accuracy: float = DEFAULT_TARGET_ACCURACY,
+    threshold: float | None = None,
+) -> IntentClassifier:
     """Cross-validate (for temperature, threshold and the report), fit on all examples, compile."""
     spec = spec or ModelSpec()
     started = time.perf_counter()
@@ -235,8 +271,14 @@ def train(dataset: Dataset, *, spec: ModelSpec | None = None, folds: int = 5, se
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         cv=summary,
     )
-    log.info("nlu.train examples=%d labels=%d seconds=%.1f threshold=%.2f temperature=%.3f",
-             model.n_examples, len(model.labels), time.perf_counter() - started, model.threshold, temperature)
+    log.info(
+        "nlu.train examples=%d labels=%d seconds=%.1f threshold=%.2f temperature=%.3f",
+        model.n_examples,
+        len(model.labels),
+        time.perf_counter() - started,
+        model.threshold,
+        temperature,
+    )
     return model
 
 

@@ -29,19 +29,53 @@ from nlu import patterns
 _DIACRITICS = [*range(0x0610, 0x061B), *range(0x064B, 0x0660), 0x0670, *range(0x06D6, 0x06EE)]
 _TATWEEL = 0x0640
 # Zero-width and bidi controls arrive from copy-paste and RTL editors; they split words invisibly.
-_INVISIBLE = [0x00AD, 0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF,
-              0xFE0E, 0xFE0F]
+_INVISIBLE = [
+    0x00AD,
+    0x061C,
+    *range(0x200B, 0x2010),
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+    0xFEFF,
+    0xFE0E,
+    0xFE0F,
+]
 _LETTERS = {
     # Alef with hamza/madda/wasla → bare alef: citizens rarely write hamzas consistently.
-    "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
+    "أ": "ا",
+    "إ": "ا",
+    "آ": "ا",
+    "ٱ": "ا",
+    "ٲ": "ا",
+    "ٳ": "ا",
     # Final yaa / alef maqsura are interchangeable in everyday writing; Persian yeh/kaf too.
-    "ى": "ي", "ی": "ي", "ې": "ي", "ئ": "ي", "ک": "ك",
+    "ى": "ي",
+    "ی": "ي",
+    "ې": "ي",
+    "ئ": "ي",
+    "ک": "ك",
     # Taa marbuta is very often typed as haa (مدرسه / مدرسة).
-    "ة": "ه", "ۀ": "ه", "ە": "ه",
+    "ة": "ه",
+    "ۀ": "ه",
+    "ە": "ه",
     "ؤ": "و",
     # Arabic punctuation → ASCII so '?' means the same thing in every script.
-    "،": ",", "؛": ";", "؟": "?", "٪": "%", "٫": ".", "٬": ",", "«": '"', "»": '"', "“": '"', "”": '"',
-    "‘": "'", "’": "'", "…": "...", "❓": "?", "❔": "?", "❗": "!", "❕": "!",
+    "،": ",",
+    "؛": ";",
+    "؟": "?",
+    "٪": "%",
+    "٫": ".",
+    "٬": ",",
+    "«": '"',
+    "»": '"',
+    "“": '"',
+    "”": '"',
+    "‘": "'",
+    "’": "'",
+    "…": "...",
+    "❓": "?",
+    "❔": "?",
+    "❗": "!",
+    "❕": "!",
 }
 _ARABIC_INDIC = {chr(0x0660 + d): str(d) for d in range(10)}
 _PERSIAN = {chr(0x06F0 + d): str(d) for d in range(10)}

@@ -16,7 +16,7 @@ _NATIONAL_ID = re.compile(rf"(?<!{_DIGIT})[12\u0661\u0662\u06F1\u06F2]{_DIGIT}{{
 # Phone numbers: international (+966..., 00966..., 966...) or local (05xxxxxxxx), with spaces or
 # dashes. A leading +, 0 or 966 is required so that ticket numbers (2026-000042), which people
 # search logs for, stay readable.
-_ZERO = "[0\u0660\u06F0]"
+_ZERO = "[0\u0660\u06f0]"
 _PHONE = re.compile(
     rf"(?<!{_DIGIT})(?:\+|{_ZERO}|[9\u0669\u06F9][6\u0666\u06F6]{{2}})"
     rf"(?:[\s\-]?{_DIGIT}){{8,13}}(?!{_DIGIT})"

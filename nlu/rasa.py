@@ -71,8 +71,15 @@ def map_parse_result(text: str, body: Any) -> RasaParse:
         if not 0 <= start < end <= len(text):
             continue
         value = item.get("value")
-        entities.append(Entity(type=kind, value=str(value if value is not None else text[start:end]),
-                               text=text[start:end], start=start, end=end))
+        entities.append(
+            Entity(
+                type=kind,
+                value=str(value if value is not None else text[start:end]),
+                text=text[start:end],
+                start=start,
+                end=end,
+            )
+        )
     return RasaParse(
         intent=_intent_name(raw_name),
         confidence=confidence,

@@ -9,7 +9,7 @@ no lock is held while it thinks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -63,7 +63,7 @@ class AnalysisLike(Protocol):
     def ranking(self) -> tuple[tuple[str, float], ...]: ...
 
 
-Analyse = Callable[[str], AnalysisLike]
+AnalyseMany = Callable[[list[str]], Sequence[AnalysisLike]]
 
 
 @dataclass
@@ -89,14 +89,14 @@ class IntakePipeline:
         self,
         db: Database,
         *,
-        analyse: Analyse,
+        analyse_many: AnalyseMany,
         replies: ReplyBook,
         calendar: BusinessCalendar,
         router: Router,
         settings: IntakeSettings,
     ) -> None:
         self.db = db
-        self.analyse = analyse
+        self.analyse_many = analyse_many
         self.replies = replies
         self.calendar = calendar
         self.router = router
@@ -115,12 +115,9 @@ class IntakePipeline:
         """
         events = self._pending_events(inbox_ids)
         outcomes = {i: IntakeOutcome(i, "skipped") for i in inbox_ids if i not in events}
-        analyses: dict[int, AnalysisLike | None] = {}
-        for inbox_id, event in events.items():
-            try:
-                analyses[inbox_id] = self.analyse(event.text) if event.text.strip() else None
-            except Exception as exc:
-                outcomes[inbox_id] = self._failed(inbox_id, exc)
+        analyses, failures = self._analyse(events)
+        for inbox_id, exc in failures.items():
+            outcomes[inbox_id] = self._failed(inbox_id, exc)
         pending = [i for i in inbox_ids if i in analyses]
         size = self.settings.rows_per_transaction
         for start in range(0, len(pending), size):
@@ -141,6 +138,24 @@ class IntakePipeline:
             if outcome.status == "processed":
                 _log_outcome(outcome)
         return [outcomes[i] for i in inbox_ids]
+
+    def _analyse(
+        self, events: dict[int, InboundEvent]
+    ) -> tuple[dict[int, AnalysisLike | None], dict[int, Exception]]:
+        """NLU for every event with text, in one batch; a batch failure is retried text by text so
+        that only the message that breaks the model is held back."""
+        analyses: dict[int, AnalysisLike | None] = {i: None for i, e in events.items() if not e.text.strip()}
+        texts = {i: e.text for i, e in events.items() if e.text.strip()}
+        failures: dict[int, Exception] = {}
+        try:
+            analyses.update(zip(texts, self.analyse_many(list(texts.values())), strict=True))
+        except Exception:
+            for inbox_id, text in texts.items():
+                try:
+                    analyses[inbox_id] = self.analyse_many([text])[0]
+                except Exception as exc:
+                    failures[inbox_id] = exc
+        return analyses, failures
 
     def _commit_chunk(
         self, chunk: list[int], events: dict[int, InboundEvent], analyses: dict[int, AnalysisLike | None]

@@ -48,14 +48,27 @@ def _dumps(obj: dict[str, Any]) -> str:
 
 
 @click.command("train")
-@click.option("--data", "data_path", type=click.Path(path_type=Path), default=None,
-              help="Training file (Rasa NLU YAML or CSV text,label). Default: data/training/nlu.yml.")
-@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
-              help="Where to write the model artifact. Default: the hub's TAWASUL_NLU_MODEL_PATH "
-                   "(var/models/nlu.joblib).")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Training file (Rasa NLU YAML or CSV text,label). Default: data/training/nlu.yml.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the model artifact. Default: the hub's TAWASUL_NLU_MODEL_PATH (var/models/nlu.joblib).",
+)
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds (for calibration and report).")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None,
-              help="Fix the uncertainty threshold instead of choosing it from cross-validation.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Fix the uncertainty threshold instead of choosing it from cross-validation.",
+)
 def train_command(data_path: Path | None, out_path: Path | None, folds: int, threshold: float | None) -> None:
     """Train the built-in intent classifier and save a versioned artifact."""
     _utf8_stdout()
@@ -76,13 +89,18 @@ def train_command(data_path: Path | None, out_path: Path | None, folds: int, thr
     click.echo("examples per intent: " + ", ".join(f"{k}={counts[k]}" for k in model.labels))
     if model.cv:
         cv = model.cv
-        click.echo(f"cross-validated ({cv['folds']}-fold): category macro-F1 {cv['category_macro_f1']}, "
-                   f"macro-F1 {cv['macro_f1']}, accuracy {cv['accuracy']}")
+        click.echo(
+            f"cross-validated ({cv['folds']}-fold): category macro-F1 {cv['category_macro_f1']}, "
+            f"macro-F1 {cv['macro_f1']}, accuracy {cv['accuracy']}"
+        )
         click.echo("  " + ", ".join(f"{c}={cv['per_class'][c]['f1']}" for c in CATEGORIES if c in cv["per_class"]))
-        click.echo(f"  calibration error (ECE) {cv['expected_calibration_error']}; at threshold {model.threshold} "
-                   f"{cv['auto_routed_share']:.0%} auto-routed with accuracy {cv['auto_routed_accuracy']}")
-    click.echo(f"threshold {model.threshold}, temperature {model.temperature:.3f}, "
-               f"scikit-learn {model.sklearn_version}")
+        click.echo(
+            f"  calibration error (ECE) {cv['expected_calibration_error']}; at threshold {model.threshold} "
+            f"{cv['auto_routed_share']:.0%} auto-routed with accuracy {cv['auto_routed_accuracy']}"
+        )
+    click.echo(
+        f"threshold {model.threshold}, temperature {model.temperature:.3f}, scikit-learn {model.sklearn_version}"
+    )
     click.echo(f"artifact written to {out_path}")
 
 
@@ -90,18 +108,33 @@ def _classify_line(text: str) -> str:
     try:
         return _dumps(nlu.analyse(text).to_json())
     except Exception as exc:  # analyse never raises; this guards the JSON encoding of odd input
-        return _dumps({"text": text, "language": "und", "intent": "other", "confidence": 0.0, "entities": [],
-                       "uncertain": True, "error": f"{type(exc).__name__}: {exc}"})
+        return _dumps(
+            {
+                "text": text,
+                "language": "und",
+                "intent": "other",
+                "confidence": 0.0,
+                "entities": [],
+                "uncertain": True,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        )
 
 
 @click.command("classify")
 @click.argument("texts", nargs=-1)
-@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
-              help="Model artifact (default: the hub's configuration, else var/models/nlu.joblib).")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Model artifact (default: the hub's configuration, else var/models/nlu.joblib).",
+)
 @click.option("--backend", type=click.Choice(["builtin", "rasa"]), default=None)
 @click.option("--rasa-url", default=None, help="Rasa server for --backend rasa.")
-def classify_command(texts: tuple[str, ...], model_path: Path | None, backend: str | None,
-                     rasa_url: str | None) -> None:
+def classify_command(
+    texts: tuple[str, ...], model_path: Path | None, backend: str | None, rasa_url: str | None
+) -> None:
     """Classify TEXTS, or each line of standard input; print one JSON object per line."""
     _utf8_stdout()
     settings = _hub_settings()

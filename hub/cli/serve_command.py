@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hub.cli.common import fail, settings_or_exit
 from hub.config import Settings
-from hub.web.app import create_app, run
+from hub.web.app import REGISTRY, create_app, run
 from ticket_core.db import Database
 from ticket_core.migrate import pending_revisions
 
@@ -45,6 +45,11 @@ def serve(host: str | None, port: int | None, with_worker: bool | None) -> None:
     click.echo(
         f"Tawasul Hub listening on http://{host}:{port} (database {db.engine.dialect.name}, broker {settings.broker_url.split(':')[0]})"
     )
+    if not app[REGISTRY].names:
+        click.echo(
+            "No channel is enabled yet: set TAWASUL_TELEGRAM_SECRET_TOKEN/TAWASUL_TELEGRAM_BOT_TOKEN or "
+            "TAWASUL_PORTAL_SECRET (see .env.example), or run `tawasul demo` to see the whole flow with fake platforms."
+        )
     run(app, host, port)
 
 

@@ -246,3 +246,24 @@ def test_invalid_setting_fails_at_start_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "tawasul: invalid setting TAWASUL_PORT='eighty': Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_demo_sends_a_dozen_messages_and_every_one_is_answered(tmp_path: Path, trained_model: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TAWASUL_")},
+        "TAWASUL_VAR_DIR": str(tmp_path / "var"),
+        "TAWASUL_NLU_MODEL_PATH": str(trained_model),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "demo"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    replies = [line for line in result.stdout.splitlines() if line.startswith(("  telegram chat", "  portal user"))]
+    assert len(replies) == 12
+    numbers = set(re.findall(r"\b20\d\d-\d{6}\b", result.stdout))
+    assert len(numbers) >= 8  # most messages open a ticket; the greeting and the status question do not
+    assert any("Thank you for contacting" in r for r in replies)  # the English writer got English

@@ -185,10 +185,10 @@ def test_unknown_update_kinds_and_echoes_never_reach_the_pipeline(db: Database) 
 def test_a_failing_row_is_retried_then_marked_failed_and_visible(db: Database, pipeline: IntakePipeline) -> None:
     [inbox_id] = store(db, event("مرحبا"))
 
-    def broken(_text: str) -> object:
+    def broken(_texts: list[str]) -> list[object]:
         raise RuntimeError("model file corrupted")
 
-    pipeline.analyse = broken  # type: ignore[assignment]
+    pipeline.analyse_many = broken  # type: ignore[assignment]
     outcomes = [pipeline.process(inbox_id).status for _ in range(pipeline.settings.max_attempts)]
     assert outcomes[:-1] == ["retry"] * (pipeline.settings.max_attempts - 1) and outcomes[-1] == "failed"
     with db.read_session() as session:
@@ -208,3 +208,23 @@ def test_stored_raw_event_is_the_platforms_json(db: Database) -> None:
     with db.read_session() as session:
         row = session.get(InboxEvent, inbox_id)
     assert row is not None and json.loads(row.raw) == {"update_id": "1"}
+
+
+def test_a_message_that_breaks_the_model_holds_back_only_itself(db: Database, pipeline: IntakePipeline) -> None:
+    ids = store(
+        db,
+        event("متى تنزل نتائج القبول الموحد؟", event_id="1", user="1"),
+        event("POISON", event_id="2", user="2"),
+        event("ولدي يتعرض للتنمر في المدرسة والإدارة ما سوت شي", event_id="3", user="3"),
+    )
+    real = pipeline.analyse_many
+
+    def fragile(texts: list[str]) -> object:
+        if "POISON" in texts:
+            raise ValueError("cannot vectorise")
+        return real(texts)
+
+    pipeline.analyse_many = fragile  # type: ignore[assignment]
+    outcomes = pipeline.process_many(ids)
+    assert [o.status for o in outcomes] == ["processed", "retry", "processed"]
+    assert count(db, Ticket) == 2

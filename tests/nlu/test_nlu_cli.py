@@ -51,10 +51,17 @@ def test_classify_survives_undecodable_input(model_args: list[str]) -> None:
     assert json.loads(result.output)["intent"]
 
 
-def test_train_writes_the_artifact_and_reports_the_data_hash(tmp_path: Path) -> None:
+@pytest.fixture
+def tiny_csv(tmp_path: Path) -> Path:
     data = tmp_path / "d.csv"
-    data.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for label, ts in TINY.items() for t in ts),
-                    encoding="utf-8")
+    data.write_text(
+        "text,label\n" + "".join(f'"{t}",{label}\n' for label, ts in TINY.items() for t in ts), encoding="utf-8"
+    )
+    return data
+
+
+def test_train_writes_the_artifact_and_reports_the_data_hash(tiny_csv: Path, tmp_path: Path) -> None:
+    data = tiny_csv
     out = tmp_path / "m.joblib"
     result = CliRunner().invoke(train_command, ["--data", str(data), "--out", str(out), "--folds", "3"])
     assert result.exit_code == 0, result.output
@@ -71,10 +78,8 @@ def test_train_names_a_broken_file(tmp_path: Path) -> None:
     assert "bad.yml" in result.output
 
 
-def test_nlu_eval_prints_per_class_report_and_confusion_matrix(tmp_path: Path) -> None:
-    data = tmp_path / "d.csv"
-    data.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for label, ts in TINY.items() for t in ts),
-                    encoding="utf-8")
+def test_nlu_eval_prints_per_class_report_and_confusion_matrix(tiny_csv: Path) -> None:
+    data = tiny_csv
     result = CliRunner().invoke(nlu_eval_command, [str(data), "--folds", "3"])
     assert result.exit_code == 0, result.output
     assert "CATEGORY MACRO-F1" in result.output
@@ -83,10 +88,8 @@ def test_nlu_eval_prints_per_class_report_and_confusion_matrix(tmp_path: Path) -
         assert label in result.output
 
 
-def test_nlu_eval_json_output(tmp_path: Path) -> None:
-    data = tmp_path / "d.csv"
-    data.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for label, ts in TINY.items() for t in ts),
-                    encoding="utf-8")
+def test_nlu_eval_json_output(tiny_csv: Path) -> None:
+    data = tiny_csv
     result = CliRunner().invoke(nlu_eval_command, [str(data), "--folds", "2", "--json"])
     report = json.loads(result.output)
     assert set(report["labels"]) == set(TINY)

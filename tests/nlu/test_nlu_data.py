@@ -26,10 +26,13 @@ def test_rasa_yaml_examples_and_intents_are_read(tmp_path: Path) -> None:
 
 def test_rasa_entity_annotations_are_reduced_to_their_text(tmp_path: Path) -> None:
     path = tmp_path / "nlu.yml"
-    path.write_text('version: "3.1"\nnlu:\n- intent: inquiry\n  examples: |\n'
-                    '    - متى القبول في [جامعة الملك سعود](university)\n'
-                    '    - وش صار على [2026-000042]{"entity": "ticket_number"}\n'
-                    "- synonym: ksu\n  examples: |\n    - KSU\n", encoding="utf-8")
+    path.write_text(
+        'version: "3.1"\nnlu:\n- intent: inquiry\n  examples: |\n'
+        "    - متى القبول في [جامعة الملك سعود](university)\n"
+        '    - وش صار على [2026-000042]{"entity": "ticket_number"}\n'
+        "- synonym: ksu\n  examples: |\n    - KSU\n",
+        encoding="utf-8",
+    )
     assert load_dataset(path).texts == ("متى القبول في جامعة الملك سعود", "وش صار على 2026-000042")
 
 
@@ -64,8 +67,9 @@ def test_default_training_data_is_found_from_any_directory(tmp_path: Path) -> No
     code = "from nlu.data import default_training_data as d; print(d())"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("TAWASUL_NLU_TRAINING_DATA", None)
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
     assert Path(out.stdout.strip()) == REPO / "data" / "training" / "nlu.yml"
 
 

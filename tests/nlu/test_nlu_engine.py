@@ -61,8 +61,21 @@ def test_to_json_has_the_cli_contract_keys_and_is_serialisable() -> None:
 @pytest.mark.usefixtures("engine_with_real_model")
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "😂", "🙏🏼🙏🏼🙏🏼", "\x00", "\ud800", "‏‎", "ok", "a" * 100_000, "ابي " * 25_000,
-     "مرحبا hello привет 你好 שלום", "<script>alert(1)</script>", "2026-000042"],
+    [
+        "",
+        "   ",
+        "😂",
+        "🙏🏼🙏🏼🙏🏼",
+        "\x00",
+        "\ud800",
+        "‏‎",
+        "ok",
+        "a" * 100_000,
+        "ابي " * 25_000,
+        "مرحبا hello привет 你好 שלום",
+        "<script>alert(1)</script>",
+        "2026-000042",
+    ],
 )
 def test_analyse_never_raises(text: str) -> None:
     a = nlu.analyse(text)
@@ -90,8 +103,9 @@ def test_threshold_decides_uncertainty(real_model: tuple, tmp_path: Path) -> Non
     assert not nlu.analyse("متى تنزل المكافأة").uncertain
 
 
-def test_missing_artifact_is_trained_saved_and_warned_once(tiny_data: Path, tmp_path: Path,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_artifact_is_trained_saved_and_warned_once(
+    tiny_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     model_path = tmp_path / "var" / "models" / "nlu.joblib"
     nlu.configure(model_path=model_path, training_data=tiny_data)
     with caplog.at_level(logging.WARNING, logger="nlu"):
@@ -159,8 +173,9 @@ def test_configure_refuses_bad_settings() -> None:
         nlu.configure(threshold=1.5)
 
 
-def test_unconfigured_process_reads_the_environment(tiny_data: Path, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unconfigured_process_reads_the_environment(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model_path = tmp_path / "env.joblib"
     monkeypatch.setenv("TAWASUL_NLU_MODEL_PATH", str(model_path))
     monkeypatch.setenv("TAWASUL_NLU_TRAINING_DATA", str(tiny_data))

@@ -134,9 +134,7 @@ def test_longest_name_wins(gazetteer: Gazetteer) -> None:
 def test_education_department_short_forms(gazetteer: Gazetteer) -> None:
     assert found("تعليم الشرقية", gazetteer) == [("education_department", "education_department:eastern")]
     assert found("ادارة تعليم الاحساء", gazetteer) == [("education_department", "education_department:al-ahsa")]
-    assert found("Jeddah education department", gazetteer) == [
-        ("education_department", "education_department:jeddah")
-    ]
+    assert found("Jeddah education department", gazetteer) == [("education_department", "education_department:jeddah")]
 
 
 def test_governorate_and_region_in_one_message(gazetteer: Gazetteer) -> None:

@@ -12,8 +12,21 @@ from nlu.data import default_gazetteer
 from nlu.gazetteer import GazetteerError, load_gazetteer
 
 KEY = re.compile(r"^(region|governorate|university|education_department):[a-z0-9]+(-[a-z0-9]+)*$")
-REGION_SLUGS = {"riyadh", "makkah", "madinah", "eastern", "qassim", "asir", "tabuk", "hail", "northern-borders",
-                "jazan", "najran", "al-baha", "al-jouf"}
+REGION_SLUGS = {
+    "riyadh",
+    "makkah",
+    "madinah",
+    "eastern",
+    "qassim",
+    "asir",
+    "tabuk",
+    "hail",
+    "northern-borders",
+    "jazan",
+    "najran",
+    "al-baha",
+    "al-jouf",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +50,11 @@ def test_there_are_about_thirty_universities_with_ksu(raw: dict) -> None:
 
 
 def test_all_keys_are_unique_and_well_formed(raw: dict) -> None:
-    keys = [e["key"] for section in ("regions", "governorates", "universities", "education_departments")
-            for e in raw[section]]
+    keys = [
+        e["key"]
+        for section in ("regions", "governorates", "universities", "education_departments")
+        for e in raw[section]
+    ]
     assert len(keys) == len(set(keys))
     assert all(KEY.match(k) for k in keys)
 
@@ -61,11 +77,14 @@ def _write(tmp_path: Path, body: str) -> Path:
 
 
 def test_duplicate_key_is_reported_with_file_and_entry(tmp_path: Path) -> None:
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 regions:
   - {key: "region:riyadh", ar: "الرياض", en: "Riyadh"}
   - {key: "region:riyadh", ar: "الرياض", en: "Riyadh"}
-""")
+""",
+    )
     with pytest.raises(GazetteerError, match=r"gazetteer\.yml: regions\[2\] \(region:riyadh\): duplicate key"):
         load_gazetteer(path)
 
@@ -83,11 +102,14 @@ def test_missing_arabic_name_is_refused(tmp_path: Path) -> None:
 
 
 def test_retired_entries_keep_their_key_but_stop_matching(tmp_path: Path) -> None:
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 regions:
   - {key: "region:old", ar: "القديمة", en: "Old", retired: true}
   - {key: "region:old", ar: "القديمة", en: "Old"}
-""")
+""",
+    )
     with pytest.raises(GazetteerError, match="duplicate key"):
         load_gazetteer(path)
     path = _write(tmp_path, 'regions:\n  - {key: "region:old", ar: "المنطقة القديمة", en: "Old", retired: true}\n')

@@ -48,8 +48,16 @@ def test_compiled_model_scores_exactly_like_scikit_learn(tiny_data: Path, spec: 
     clf.fit(feats.fit_transform(normalized), list(ds.labels))
     views, weights, intercept = compile_model(feats, clf)
     compiled = IntentClassifier(views, weights, intercept, tuple(clf.classes_), 1.0, 0.5, "", "", 0, {}, "", "")
-    unseen = ["", "x", "ابي", "متى تنزل مكافأة ولدي في جامعة الملك سعود؟ xticket xemoneg",
-              "Please tell me when admission opens", "هههههه 😂", "a  b   c", "ممم " * 300]
+    unseen = [
+        "",
+        "x",
+        "ابي",
+        "متى تنزل مكافأة ولدي في جامعة الملك سعود؟ xticket xemoneg",
+        "Please tell me when admission opens",
+        "هههههه 😂",
+        "a  b   c",
+        "ممم " * 300,
+    ]
     texts = normalized + [normalize(t) for t in unseen]
     expected = clf.decision_function(feats.transform(texts))
     assert np.allclose(compiled.scores(texts), expected, atol=1e-4)
@@ -61,10 +69,13 @@ def test_loading_a_model_does_not_import_scikit_learn(real_model: tuple[IntentCl
 
     from .conftest import REPO
 
-    code = ("import sys, nlu; from nlu.classifier import load_model; m = load_model(sys.argv[1]); "
-            "m.predict_proba(['متي']); print('sklearn' in sys.modules, 'scipy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(real_model[1])], cwd=REPO, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, nlu; from nlu.classifier import load_model; m = load_model(sys.argv[1]); "
+        "m.predict_proba(['متي']); print('sklearn' in sys.modules, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(real_model[1])], cwd=REPO, capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -23,10 +23,23 @@ def documented_response(text: str) -> dict[str, Any]:
     return {
         "text": text,
         "intent": {"name": "inquiry", "confidence": 0.91},
-        "intent_ranking": [{"name": "inquiry", "confidence": 0.91}, {"name": "complaint", "confidence": 0.06},
-                           {"name": "restaurant_search", "confidence": 0.03}],
-        "entities": [{"entity": "institution", "value": "ksu", "start": start, "end": start + 16,
-                      "extractor": "RegexEntityExtractor", "confidence": 1.0}] if start >= 0 else [],
+        "intent_ranking": [
+            {"name": "inquiry", "confidence": 0.91},
+            {"name": "complaint", "confidence": 0.06},
+            {"name": "restaurant_search", "confidence": 0.03},
+        ],
+        "entities": [
+            {
+                "entity": "institution",
+                "value": "ksu",
+                "start": start,
+                "end": start + 16,
+                "extractor": "RegexEntityExtractor",
+                "confidence": 1.0,
+            }
+        ]
+        if start >= 0
+        else [],
     }
 
 
@@ -49,8 +62,14 @@ class FakeRasa:
         if self.mode == "wrong-shape":
             return web.json_response({"intent": "inquiry"})
         if self.mode == "fallback":
-            return web.json_response({"text": body["text"], "intent": {"name": "nlu_fallback", "confidence": 0.3},
-                                      "intent_ranking": [], "entities": []})
+            return web.json_response(
+                {
+                    "text": body["text"],
+                    "intent": {"name": "nlu_fallback", "confidence": 0.3},
+                    "intent_ranking": [],
+                    "entities": [],
+                }
+            )
         return web.json_response(documented_response(body["text"]))
 
 
@@ -73,8 +92,9 @@ async def analyse_in_thread(text: str) -> nlu.Analysis:
     return await asyncio.get_running_loop().run_in_executor(None, nlu.analyse, text)
 
 
-async def test_documented_response_is_mapped_into_the_analysis(fake_rasa: tuple[FakeRasa, str],
-                                                               real_model: tuple) -> None:
+async def test_documented_response_is_mapped_into_the_analysis(
+    fake_rasa: tuple[FakeRasa, str], real_model: tuple
+) -> None:
     fake, url = fake_rasa
     _, path, data = real_model
     nlu.configure(backend="rasa", rasa_url=url, model_path=path, training_data=data)
@@ -89,9 +109,9 @@ async def test_documented_response_is_mapped_into_the_analysis(fake_rasa: tuple[
 
 
 @pytest.mark.parametrize("mode", ["500", "slow", "garbage", "wrong-shape"])
-async def test_errors_and_timeouts_fall_back_to_the_builtin_model(fake_rasa: tuple[FakeRasa, str], mode: str,
-                                                                  real_model: tuple,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_errors_and_timeouts_fall_back_to_the_builtin_model(
+    fake_rasa: tuple[FakeRasa, str], mode: str, real_model: tuple, caplog: pytest.LogCaptureFixture
+) -> None:
     fake, url = fake_rasa
     fake.mode = mode
     _, path, data = real_model
@@ -105,8 +125,7 @@ async def test_errors_and_timeouts_fall_back_to_the_builtin_model(fake_rasa: tup
 
 async def test_unreachable_server_falls_back(real_model: tuple) -> None:
     _, path, data = real_model
-    nlu.configure(backend="rasa", rasa_url="http://127.0.0.1:9", rasa_timeout=0.3, model_path=path,
-                  training_data=data)
+    nlu.configure(backend="rasa", rasa_url="http://127.0.0.1:9", rasa_timeout=0.3, model_path=path, training_data=data)
     a = await analyse_in_thread("شكرا")
     assert a.backend == "builtin" and "unreachable" in (a.fallback_reason or "")
 
@@ -114,32 +133,50 @@ async def test_unreachable_server_falls_back(real_model: tuple) -> None:
 async def test_rasa_fallback_intent_is_other_and_uncertain(fake_rasa: tuple[FakeRasa, str], tmp_path: Path) -> None:
     fake, url = fake_rasa
     fake.mode = "fallback"
-    nlu.configure(backend="rasa", rasa_url=url, model_path=tmp_path / "unused.joblib",
-                  training_data=tmp_path / "unused.yml")
+    nlu.configure(
+        backend="rasa", rasa_url=url, model_path=tmp_path / "unused.joblib", training_data=tmp_path / "unused.yml"
+    )
     a = await analyse_in_thread("كلام غير مفهوم")
     assert (a.backend, a.intent, a.uncertain) == ("rasa", "other", True)
 
 
 def test_malformed_parse_results_are_refused() -> None:
-    for body in [None, [], {"intent": None}, {"intent": {"name": ""}},
-                 {"intent": {"name": "inquiry", "confidence": "high"}}]:
+    for body in [
+        None,
+        [],
+        {"intent": None},
+        {"intent": {"name": ""}},
+        {"intent": {"name": "inquiry", "confidence": "high"}},
+    ]:
         with pytest.raises(RasaError):
             map_parse_result("x", body)
 
 
 def test_entities_outside_the_text_are_dropped() -> None:
-    parsed = map_parse_result("abc", {"intent": {"name": "other", "confidence": 1},
-                                      "entities": [{"entity": "x", "value": "y", "start": 2, "end": 40}]})
+    parsed = map_parse_result(
+        "abc",
+        {
+            "intent": {"name": "other", "confidence": 1},
+            "entities": [{"entity": "x", "value": "y", "start": 2, "end": 40}],
+        },
+    )
     assert parsed.entities == ()
     assert json.dumps(parsed.ranking) == '[["other", 1.0]]'
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(not os.environ.get("TAWASUL_TEST_RASA_URL"),
-                    reason="no real Rasa server: set TAWASUL_TEST_RASA_URL (see docs/nlu.md, 'Rasa backend')")
+@pytest.mark.skipif(
+    not os.environ.get("TAWASUL_TEST_RASA_URL"),
+    reason="no real Rasa server: set TAWASUL_TEST_RASA_URL (see docs/nlu.md, 'Rasa backend')",
+)
 def test_a_real_rasa_server_trained_on_our_data_answers_through_the_backend(tmp_path: Path) -> None:
-    nlu.configure(backend="rasa", rasa_url=os.environ["TAWASUL_TEST_RASA_URL"], rasa_timeout=10,
-                  model_path=tmp_path / "unused.joblib", training_data=tmp_path / "unused.yml")
+    nlu.configure(
+        backend="rasa",
+        rasa_url=os.environ["TAWASUL_TEST_RASA_URL"],
+        rasa_timeout=10,
+        model_path=tmp_path / "unused.joblib",
+        training_data=tmp_path / "unused.yml",
+    )
     a = nlu.analyse("وش صار على بلاغي رقم ٢٠٢٦-٠٠٠١٢٣")
     assert a.backend == "rasa", a.fallback_reason
     assert a.intent in nlu.INTENTS
