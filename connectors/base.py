@@ -167,6 +167,8 @@ class OutboundMessage:
     buttons: tuple[Button, ...] = ()
     reply_to_ref: str | None = None
     delivery_id: str = ""  # stable across retries; receivers that support it deduplicate on it
+    author: str = "bot"  # bot | coordinator | system: platforms allow people more (Meta's HUMAN_AGENT tag)
+    last_inbound_at: datetime | None = None  # the citizen's last message: messaging windows start there
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -182,6 +184,7 @@ class Capabilities:
     max_text_length: int
     length_unit: str = "chars"  # "chars" or "bytes" (Instagram counts UTF-8 bytes)
     messaging_window: timedelta | None = None  # free-form replies allowed this long after the citizen
+    human_agent_window: timedelta | None = None  # longer window for replies written by a person
     rich_types: frozenset[str] = frozenset()  # "buttons", "quick_replies", "attachments"
     can_initiate: bool = False  # may the hub write first?
     manual_delivery: bool = False  # replies are sent by a person (Snapchat)
@@ -215,6 +218,7 @@ class Connector(ABC):
     """One platform. Subclasses set ``name`` and ``capabilities`` and implement the four steps."""
 
     name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()  # more channel names served by the same connector
     capabilities: ClassVar[Capabilities]
 
     @classmethod

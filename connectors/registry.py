@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from hub.config import Settings
 
 CONNECTOR_CLASSES: tuple[type[Connector], ...] = (TelegramConnector, PortalConnector)
-KNOWN_CHANNELS: frozenset[str] = frozenset(cls.name for cls in CONNECTOR_CLASSES)
+KNOWN_CHANNELS: frozenset[str] = frozenset(name for cls in CONNECTOR_CLASSES for name in (cls.name, *cls.aliases))
 
 
 class UnknownChannel(LookupError):
@@ -39,7 +39,9 @@ class ConnectorRegistry:
         for connector_cls in CONNECTOR_CLASSES:
             connector = connector_cls.from_settings(settings)
             if connector is not None:
-                enabled[connector_cls.name] = connector
+                # One connector may serve several channel names (Bot Framework: skype, msteams, webchat).
+                for name in (connector_cls.name, *connector_cls.aliases):
+                    enabled[name] = connector
         return cls(enabled)
 
     def get(self, name: str) -> Connector:
@@ -49,7 +51,7 @@ class ConnectorRegistry:
             raise UnknownChannel(name, known=name in KNOWN_CHANNELS) from None
 
     def __iter__(self) -> Iterator[Connector]:
-        return iter(self._connectors.values())
+        return iter({id(c): c for c in self._connectors.values()}.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._connectors
@@ -59,5 +61,5 @@ class ConnectorRegistry:
         return sorted(self._connectors)
 
     async def aclose(self) -> None:
-        for connector in self._connectors.values():
+        for connector in self:
             await connector.aclose()

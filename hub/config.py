@@ -78,6 +78,38 @@ class Settings(BaseSettings):
     portal_max_clock_skew_s: float = Field(86400.0, gt=0)
     portal_rate_per_s: float = Field(50.0, gt=0)
 
+    # Meta family: Facebook Messenger, Instagram, WhatsApp (one app secret and verify token)
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    meta_api_base: str = "https://graph.facebook.com/v25.0"
+    facebook_page_token: SecretStr | None = None
+    instagram_token: SecretStr | None = None
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    facebook_rate_per_s: float = Field(40.0, gt=0)
+    instagram_rate_per_s: float = Field(20.0, gt=0)
+    whatsapp_rate_per_s: float = Field(40.0, gt=0)
+
+    # X (Twitter): Account Activity / X Activity webhooks, DMs and mentions
+    twitter_consumer_key: SecretStr | None = None
+    twitter_consumer_secret: SecretStr | None = None
+    twitter_access_token: SecretStr | None = None
+    twitter_access_secret: SecretStr | None = None
+    twitter_user_id: str | None = None
+    twitter_api_base: str = "https://api.twitter.com"
+    twitter_rate_per_s: float = Field(1.0, gt=0)
+
+    # Bot Framework (Skype, Microsoft Teams, Web Chat)
+    botframework_app_id: str | None = None
+    botframework_app_password: SecretStr | None = None
+    botframework_openid_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    botframework_token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+    botframework_rate_per_s: float = Field(10.0, gt=0)
+
+    # Snapchat: assisted channel (coordinators send by hand) plus a signed relay webhook
+    snapchat_relay_secret: SecretStr | None = None
+    snapchat_enabled: bool = False  # the assisted channel needs no credentials; switch it on here
+
     @field_validator("database_url", "broker_url", "rasa_url", "portal_callback_url", "telegram_api_base")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:

@@ -138,6 +138,8 @@ class DeliveryService:
                 text=claimed.text,
                 buttons=buttons,
                 reply_to_ref=str(claimed.content.get("reply_to") or "") or None,
+                author=claimed.author,
+                last_inbound_at=claimed.last_inbound_at,
                 extra={"ticket_number": claimed.content.get("ticket_number")},
             )
         )
@@ -156,6 +158,8 @@ class DeliveryService:
                     buttons=whole.buttons if last else (),
                     reply_to_ref=whole.reply_to_ref if index == 0 else None,
                     delivery_id=f"outbox-{claimed.id}-{index}",
+                    author=whole.author,
+                    last_inbound_at=whole.last_inbound_at,
                     extra=whole.extra,
                 )
             )

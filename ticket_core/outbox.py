@@ -118,6 +118,8 @@ class Claimed:
     attempts: int
     ticket_id: int | None
     conversation_id: int
+    author: str = "bot"
+    last_inbound_at: datetime | None = None  # the citizen's last message, for messaging windows
 
 
 def claim_many(
