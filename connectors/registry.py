@@ -6,13 +6,26 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from connectors.base import Connector
+from connectors.botframework import BotFrameworkConnector
+from connectors.meta import InstagramConnector, MessengerConnector, WhatsAppConnector
 from connectors.portal import PortalConnector
+from connectors.snapchat import SnapchatConnector
 from connectors.telegram import TelegramConnector
+from connectors.twitter import TwitterConnector
 
 if TYPE_CHECKING:
     from hub.config import Settings
 
-CONNECTOR_CLASSES: tuple[type[Connector], ...] = (TelegramConnector, PortalConnector)
+CONNECTOR_CLASSES: tuple[type[Connector], ...] = (
+    TelegramConnector,
+    PortalConnector,
+    MessengerConnector,
+    InstagramConnector,
+    WhatsAppConnector,
+    TwitterConnector,
+    SnapchatConnector,
+    BotFrameworkConnector,
+)
 KNOWN_CHANNELS: frozenset[str] = frozenset(name for cls in CONNECTOR_CLASSES for name in (cls.name, *cls.aliases))
 
 

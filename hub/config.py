@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    cookie_secure: bool = True  # browsers also send Secure cookies to http://localhost and 127.0.0.1
 
     # --- queue and durability ------------------------------------------------------------------
     embedded_worker: bool = True  # `tawasul serve` starts a worker (and beat) beside the web app

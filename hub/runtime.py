@@ -10,6 +10,7 @@ import asyncio
 import functools
 import os
 import threading
+import time
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -21,8 +22,12 @@ from hub.delivery import DeliveryService
 from router.intake import IntakePipeline, IntakeSettings
 from router.routing import Router
 from ticket_core import outbox
+from ticket_core.actions import Context
 from ticket_core.calendar import BusinessCalendar, load_calendar
 from ticket_core.db import Database
+from ticket_core.escalation import Ladder
+from ticket_core.org import OrgTree
+from ticket_core.sla import SlaPolicy
 
 T = TypeVar("T")
 
@@ -60,16 +65,35 @@ def configure_nlu(settings: Settings) -> None:
 class Runtime:
     """Everything one process needs, built on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, db: Database | None = None, registry: ConnectorRegistry | None = None
+    ) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
-        self.registry = ConnectorRegistry.from_settings(settings)
+        self.db = db or Database(settings.database_url)
+        self.registry = registry or ConnectorRegistry.from_settings(settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        self._org: tuple[float, OrgTree] | None = None
 
     @functools.cached_property
     def calendar(self) -> BusinessCalendar:
         return load_calendar(self.settings.data_dir / "calendar.yml")
+
+    @functools.cached_property
+    def policy(self) -> SlaPolicy:
+        return SlaPolicy.from_file(self.settings.data_dir / "sla.yml", first_answer_days=self.settings.sla_working_days)
+
+    def org(self) -> OrgTree:
+        """The unit tree, re-read at most once a minute (it changes only when `tawasul seed` runs)."""
+        now = time.monotonic()
+        if self._org is None or now - self._org[0] > 60:
+            with self.db.read_session() as session:
+                self._org = (now, OrgTree.load(session))
+        return self._org[1]
+
+    def actions(self) -> Context:
+        """Calendar, SLA policy and escalation ladder for ticket actions."""
+        return Context(self.calendar, self.policy, Ladder(self.org()))
 
     @functools.cached_property
     def replies(self) -> ReplyBook:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ticket_core.tickets import UnitRef
-from ticket_core.units import triage_unit
+from ticket_core.org import triage_unit
 
 
 class Router:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from ticket_core.db import Database
 from ticket_core.migrate import upgrade
-from ticket_core.units import seed_units
+from ticket_core.org import seed_org
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("TAWASUL_TEST_REQUIRE_SERVICES") == "1"
@@ -87,7 +87,7 @@ def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     upgrade(database.engine)
     with database.session() as session:
-        seed_units(session, REPO / "data" / "org.yml")
+        seed_org(session, REPO / "data" / "org.yml")
     yield database
     database.dispose()
 

@@ -131,6 +131,37 @@ class BusinessCalendar:
                 remaining -= 1
         return datetime.combine(day, local.timetz().replace(tzinfo=None), self.timezone)
 
+    def working_seconds_between(self, start: datetime, end: datetime) -> float:
+        """Seconds between two instants that fall on working days (a working day counts 24 hours),
+        the measure the SLA clock runs on: pausing keeps it, resuming gives it back."""
+        if end <= start:
+            return 0.0
+        a, b = start.astimezone(self.timezone), end.astimezone(self.timezone)
+        total = 0.0
+        day = a.date()
+        while day <= b.date():
+            if self.is_working_day(day):
+                day_start = datetime.combine(day, datetime.min.time(), self.timezone)
+                lo = max(a, day_start)
+                hi = min(b, day_start + timedelta(days=1))
+                total += max(0.0, (hi - lo).total_seconds())
+            day += timedelta(days=1)
+        return total
+
+    def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
+        """The instant ``seconds`` of working time after ``start`` (inverse of working_seconds_between)."""
+        current = start.astimezone(self.timezone)
+        remaining = max(0.0, seconds)
+        while True:
+            day_start = datetime.combine(current.date(), datetime.min.time(), self.timezone)
+            day_end = day_start + timedelta(days=1)
+            if self.is_working_day(current.date()):
+                available = (day_end - current).total_seconds()
+                if remaining <= available:
+                    return current + timedelta(seconds=remaining)
+                remaining -= available
+            current = day_end
+
     def working_days(self, start: date, end: date) -> Iterable[date]:
         day = start
         while day <= end:

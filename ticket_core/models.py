@@ -116,9 +116,26 @@ OPEN_TICKET_STATUSES = frozenset(
 )
 
 
+class Role(enum.StrEnum):
+    """What a person may do in the hub (scope comes from their unit memberships)."""
+
+    COORDINATOR = "coordinator"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class MemberRole(enum.StrEnum):
+    """A person's place in one unit: the head is the unit's rung on the escalation ladder."""
+
+    HEAD = "head"
+    COORDINATOR = "coordinator"
+    SUPERVISOR = "supervisor"
+
+
 class Direction(enum.StrEnum):
     IN = "in"
     OUT = "out"
+    NOTE = "note"  # internal: seen by staff, never sent
 
 
 class Author(enum.StrEnum):
@@ -169,10 +186,58 @@ class Unit(Base):
     name_ar: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     is_triage: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent_duty: Mapped[bool] = mapped_column(Boolean, default=False)
+    head_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True))
+    coordinator_cap: Mapped[int] = mapped_column(Integer, default=40)
+    calendar: Mapped[str] = mapped_column(String(40), default="default")
+    matches: Mapped[list[str]] = mapped_column(JSONType, default=list)  # gazetteer keys routed here
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+
+class User(Base):
+    """A coordinator, supervisor or administrator; which tickets they see comes from their units."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    name_ar: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = status_column(Role, Role.COORDINATOR)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # None: cannot log in until set
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class UnitMember(Base):
+    __tablename__ = "unit_members"
+    __table_args__ = (UniqueConstraint("unit_id", "user_id", "role"), Index("ix_unit_members_user", "user_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[MemberRole] = status_column(MemberRole, MemberRole.COORDINATOR)
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # round robin on ties
+
+
+class AuthSession(Base):
+    """A signed-in session; only a hash of its token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- people and conversations ----------------------------------------------------------------------
@@ -236,8 +301,11 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_unit_status", "unit_id", "status"),
+        Index("ix_tickets_unit_created", "unit_id", "created_at"),
         Index("ix_tickets_beneficiary_status", "beneficiary_id", "status"),
         Index("ix_tickets_status_due", "status", "due_at"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        Index("ix_tickets_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -249,16 +317,27 @@ class Ticket(Base):
     status: Mapped[TicketStatus] = status_column(TicketStatus, TicketStatus.NEW)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    service_key: Mapped[str | None] = mapped_column(String(80))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    objection_count: Mapped[int] = mapped_column(Integer, default=0)
     language: Mapped[str] = mapped_column(String(8), default="ar")
     subject: Mapped[str] = mapped_column(String(300), default="")
     needs_triage: Mapped[bool] = mapped_column(Boolean, default=False)
     nlu_confidence: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the promise made at opening
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # waiting for the citizen
+    sla_remaining_s: Mapped[float | None] = mapped_column(Float)  # working seconds left when paused
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Working hours to first response and to resolution, computed once with the business calendar
+    # when they happen, so reports can take medians in SQL.
+    first_response_working_h: Mapped[float | None] = mapped_column(Float)
+    resolution_working_h: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit] = relationship()
@@ -283,6 +362,7 @@ class Message(Base):
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inbox.id"), unique=True)
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # the coordinator who wrote it
     platform_message_id: Mapped[str | None] = mapped_column(String(256))
     reply_to_ref: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -292,6 +372,7 @@ class AuditEvent(Base):
     """Who did what, when and why: every ticket action writes one."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -301,6 +382,64 @@ class AuditEvent(Base):
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class Notification(Base):
+    """Something a person should know now (assignment, escalation, objection); the console shows it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class CsatRating(Base):
+    """A citizen's 1-5 rating of an answer, with an optional comment."""
+
+    __tablename__ = "csat_ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class QualityReview(Base):
+    """A supervisor's review (تجويد) of an answered ticket: low ratings and a random sample."""
+
+    __tablename__ = "quality_reviews"
+    __table_args__ = (Index("ix_quality_reviews_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(20))  # low_csat | sample
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | done
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # rubric criterion -> 1..5
+    comment: Mapped[str | None] = mapped_column(Text)
+    sent_back: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CannedResponse(Base):
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))  # None: every unit
+    title_ar: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    text_ar: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
 
 
 # --- durable edges -----------------------------------------------------------------------------------

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from ticket_core.models import InboxEvent, OutboxMessage, Ticket, Unit
+from ticket_core.models import (
+    AuditEvent,
+    Beneficiary,
+    Conversation,
+    InboxEvent,
+    Message,
+    OutboxMessage,
+    Ticket,
+    TicketStatus,
+    Unit,
+    User,
+)
 
 
 def ticket_rows(session: Session, *, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -91,3 +105,205 @@ def inbox_rows(session: Session, *, status: str | None = None, limit: int = 200)
         }
         for row in session.execute(stmt).scalars()
     ]
+
+
+# --- the coordinator's views ---------------------------------------------------------------------
+
+SLA_STATES = ("overdue", "due_soon", "ok", "paused", "done")
+_DONE = (TicketStatus.ANSWERED, TicketStatus.CLOSED, TicketStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    levels: tuple[int, ...] = ()
+    units: tuple[int, ...] = ()
+    sla: str | None = None  # one of SLA_STATES
+    assignee: int | None = None
+    unassigned: bool = False
+    q: str | None = None
+    limit: int = 50
+    after: tuple[datetime, int] | None = None  # keyset cursor: (due_at, id) of the last row seen
+
+
+def sla_state(status: TicketStatus, due_at: datetime, paused_at: datetime | None, now: datetime) -> str:
+    if status in _DONE:
+        return "done"
+    if paused_at is not None:
+        return "paused"
+    if due_at <= now:
+        return "overdue"
+    return "due_soon" if due_at - now <= timedelta(days=1) else "ok"
+
+
+def list_tickets(
+    session: Session, scope_units: frozenset[int] | None, flt: TicketFilter, *, now: datetime
+) -> list[dict[str, Any]]:
+    """One page of tickets in scope, most urgent first (due time, then id), with keyset paging."""
+    t = Ticket
+    stmt = (
+        select(
+            t.id,
+            t.number,
+            t.status,
+            t.category,
+            t.channel,
+            t.escalation_level,
+            t.created_at,
+            t.due_at,
+            t.paused_at,
+            t.subject,
+            t.priority,
+            t.needs_triage,
+            t.assignee_id,
+            Unit.key,
+            Unit.name_ar,
+            Unit.name_en,
+            Beneficiary.display_name,
+            User.name_ar,
+            User.name_en,
+        )
+        .join(Unit, Unit.id == t.unit_id)
+        .join(Beneficiary, Beneficiary.id == t.beneficiary_id)
+        .outerjoin(User, User.id == t.assignee_id)
+    )
+    if scope_units is not None:
+        stmt = stmt.where(t.unit_id.in_(sorted(scope_units)))
+    if flt.statuses:
+        stmt = stmt.where(t.status.in_(flt.statuses))
+    if flt.categories:
+        stmt = stmt.where(t.category.in_(flt.categories))
+    if flt.channels:
+        stmt = stmt.where(t.channel.in_(flt.channels))
+    if flt.levels:
+        stmt = stmt.where(t.escalation_level.in_(flt.levels))
+    if flt.units:
+        stmt = stmt.where(t.unit_id.in_(flt.units))
+    if flt.assignee is not None:
+        stmt = stmt.where(t.assignee_id == flt.assignee)
+    if flt.unassigned:
+        stmt = stmt.where(t.assignee_id.is_(None))
+    if flt.sla:
+        open_ = t.status.not_in([s.value for s in _DONE])
+        stmt = stmt.where(
+            {
+                "done": t.status.in_([s.value for s in _DONE]),
+                "paused": and_(open_, t.paused_at.is_not(None)),
+                "overdue": and_(open_, t.paused_at.is_(None), t.due_at <= now),
+                "due_soon": and_(open_, t.paused_at.is_(None), t.due_at > now, t.due_at <= now + timedelta(days=1)),
+                "ok": and_(open_, t.paused_at.is_(None), t.due_at > now + timedelta(days=1)),
+            }[flt.sla]
+        )
+    if flt.q:
+        stmt = stmt.where(_search(flt.q))
+    if flt.after is not None:
+        due, last_id = flt.after
+        stmt = stmt.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last_id)))
+    stmt = stmt.order_by(t.due_at, t.id).limit(max(1, min(flt.limit, 200)))
+    rows = []
+    for r in session.execute(stmt):
+        state = sla_state(TicketStatus(r[2]), r[7], r[8], now)
+        rows.append(
+            {
+                "number": r[1],
+                "status": TicketStatus(r[2]).value,
+                "category": r[3],
+                "channel": r[4],
+                "escalation_level": r[5],
+                "created_at": r[6].isoformat(),
+                "due_at": r[7].isoformat(),
+                "sla": state,
+                "seconds_left": int((r[7] - now).total_seconds()) if state not in ("done", "paused") else None,
+                "subject": r[9],
+                "priority": r[10],
+                "needs_triage": r[11],
+                "unit": {"key": r[13], "name_ar": r[14], "name_en": r[15]},
+                "citizen": r[16],
+                "assignee": {"id": r[12], "name_ar": r[17], "name_en": r[18]} if r[12] else None,
+                "cursor": f"{r[7].isoformat()}|{r[0]}",
+            }
+        )
+    return rows
+
+
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def _search(q: str) -> Any:
+    """Ticket number (any digits), the citizen's name or phone, or words of the subject."""
+    q = q.strip()[:100]
+    latin = q.translate(_DIGITS)
+    digits = "".join(ch for ch in latin if ch.isdigit())
+    clauses: list[Any] = [
+        Ticket.subject.ilike(f"%{_escape(q)}%", escape="\\"),
+        Beneficiary.display_name.ilike(f"%{_escape(q)}%", escape="\\"),
+    ]
+    if re.fullmatch(r"\d{4}-?\d{6,}", latin.replace(" ", "")):
+        compact = latin.replace(" ", "").replace("-", "")
+        clauses.append(Ticket.number == f"{compact[:4]}-{compact[4:]}")
+    if len(digits) >= 6:
+        clauses.append(Beneficiary.phone.like(f"%{digits[-9:]}%"))
+    return or_(*clauses)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def timeline(session: Session, beneficiary_id: int, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The citizen's whole history across all their linked channels: messages, notes and events."""
+    conversations = {
+        c.id: c
+        for c in session.execute(select(Conversation).where(Conversation.beneficiary_id == beneficiary_id)).scalars()
+    }
+    if not conversations:
+        return []
+    messages = session.execute(
+        select(Message, User.name_ar, User.name_en, OutboxMessage.status, OutboxMessage.last_error)
+        .outerjoin(User, User.id == Message.user_id)
+        .outerjoin(OutboxMessage, OutboxMessage.id == Message.outbox_id)
+        .where(Message.conversation_id.in_(list(conversations)))
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    ).all()
+    events = session.execute(
+        select(AuditEvent, Ticket.number)
+        .join(Ticket, Ticket.id == AuditEvent.ticket_id)
+        .where(Ticket.beneficiary_id == beneficiary_id)
+        .order_by(AuditEvent.at.desc())
+        .limit(limit)
+    ).all()
+    items: list[dict[str, Any]] = []
+    for message, name_ar, name_en, delivery, error in messages:
+        conversation = conversations[message.conversation_id]
+        items.append(
+            {
+                "type": "message",
+                "at": message.created_at.isoformat(),
+                "direction": message.direction.value,
+                "author": message.author.value,
+                "text": message.text,
+                "channel": conversation.channel,
+                "language": message.language,
+                "intent": message.intent,
+                "attachments": message.attachments,
+                "by": {"name_ar": name_ar, "name_en": name_en} if name_ar else None,
+                "delivery": delivery.value if delivery else None,
+                "delivery_error": error,
+            }
+        )
+    for event, number in events:
+        items.append(
+            {
+                "type": "event",
+                "at": event.at.isoformat(),
+                "action": event.action,
+                "actor": event.actor,
+                "ticket": number,
+                "reason": event.reason,
+            }
+        )
+    items.sort(key=lambda item: item["at"])
+    return items[-limit:]

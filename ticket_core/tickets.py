@@ -97,6 +97,7 @@ def open_ticket(
             "nlu_confidence": spec.confidence,
             "created_at": now,
             "due_at": due_at,
+            "first_due_at": due_at,
             "updated_at": now,
         },
     ).scalar_one()

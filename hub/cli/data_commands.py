@@ -9,7 +9,7 @@ import click
 from hub.cli.common import fail, settings_or_exit
 from ticket_core.db import Database
 from ticket_core.migrate import pending_revisions, upgrade
-from ticket_core.units import OrgFileError, seed_units
+from ticket_core.org import OrgFileError, seed_org, seed_password_hash
 
 
 @click.command()
@@ -33,7 +33,10 @@ def seed(org_path: Path | None) -> None:
     path = org_path or settings.data_dir / "org.yml"
     try:
         with db.session() as session:
-            count = seed_units(session, path)
+            result = seed_org(session, path, default_password_hash=seed_password_hash())
     except (OrgFileError, FileNotFoundError) as exc:
         fail(str(exc))
-    click.echo(f"seeded {count} organisation units from {path}")
+    click.echo(
+        f"seeded {result.units} organisation units and {result.people} staff from {path}"
+        + (f"; {result.deactivated} no longer listed were deactivated" if result.deactivated else "")
+    )

@@ -1,4 +1,4 @@
-"""The aiohttp application: ``/webhooks/{channel}``, ``/healthz`` and ``/readyz``.
+"""The aiohttp application: ``/webhooks/{channel}``, ``/healthz``, ``/readyz`` and the ``/api/v1`` coordinator API.
 
 A webhook is verified on its raw bytes, parsed, stored in the inbox and only then acknowledged;
 everything else happens in the queue. Errors are JSON: ``{"error": code, "message": ...}``.
@@ -18,6 +18,10 @@ from sqlalchemy import text
 from connectors.base import WebhookRejected, WebhookRequest
 from connectors.registry import ConnectorRegistry, UnknownChannel
 from hub.config import Settings
+from hub.runtime import Runtime
+from hub.web import api
+from hub.web.api import auth as api_auth
+from hub.web.api.common import PUBLISH_DELIVERY, RUNTIME
 from hub.web.enqueuer import Enqueuer
 from hub.web.inbox_writer import InboxWriter
 from ticket_core.db import Database
@@ -125,25 +129,33 @@ def create_app(
     db: Database | None = None,
     registry: ConnectorRegistry | None = None,
     publish: Callable[[Sequence[int]], bool] | None = None,
+    publish_delivery: Callable[[Sequence[int]], bool] | None = None,
 ) -> web.Application:
-    """Build the web app. ``publish`` defaults to the Celery intake publisher."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    """Build the web app. ``publish`` / ``publish_delivery`` default to the Celery publishers."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_auth.guard])
+    runtime = Runtime(settings, db=db, registry=registry)
     app[SETTINGS] = settings
-    app[DB] = db or Database(settings.database_url)
-    app[REGISTRY] = registry or ConnectorRegistry.from_settings(settings)
+    app[RUNTIME] = runtime
+    app[DB] = runtime.db
+    app[REGISTRY] = runtime.registry
     app[WRITER] = InboxWriter(app[DB])
-    if publish is None:
+    if publish is None or publish_delivery is None:
+        from hub.queue.publish import publish_delivery as celery_delivery
         from hub.queue.publish import publish_intake
 
-        def publish(ids: Sequence[int]) -> bool:
+        def publish_default(ids: Sequence[int]) -> bool:
             return publish_intake(ids, batch=settings.enqueue_batch_size)
 
+        publish = publish_default if publish is None else publish
+        publish_delivery = celery_delivery if publish_delivery is None else publish_delivery
+    app[PUBLISH_DELIVERY] = publish_delivery
     app[ENQUEUER] = Enqueuer(publish, max_batch=settings.enqueue_batch_size)
     app[READY_CACHE] = {}
     app.router.add_route("GET", "/webhooks/{channel}", webhook)
     app.router.add_route("POST", "/webhooks/{channel}", webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    api.add_routes(app)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
