@@ -350,7 +350,6 @@ class BotFrameworkConnector(Connector):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise SignatureMissing("missing Authorization: Bearer token")
-        activity = load_json_object(request.body)
 
         try:
             header_fields = jwt.get_unverified_header(token)
@@ -381,6 +380,8 @@ class BotFrameworkConnector(Connector):
         except jwt.PyJWTError as exc:
             raise SignatureInvalid(_jwt_failure(exc)) from None
 
+        # Only an authenticated caller gets this far; the rest binds the token to this activity.
+        activity = load_json_object(request.body)
         service_url = activity.get("serviceUrl")
         claimed = next((claims[c] for c in SERVICE_URL_CLAIMS if c in claims), None)
         if not isinstance(service_url, str) or claimed != service_url:
@@ -389,8 +390,9 @@ class BotFrameworkConnector(Connector):
             )
         channel_id = activity.get("channelId")
         if not isinstance(channel_id, str) or channel_id not in key.endorsements:
+            shown = channel_id[:40] if isinstance(channel_id, str) else channel_id
             raise SignatureInvalid(
-                f"channel endorsement check failed: the signing key is not endorsed for channel {channel_id!r}"
+                f"channel endorsement check failed: the signing key is not endorsed for channel {shown!r}"
             )
 
     # --- inbound: parse -----------------------------------------------------------------------

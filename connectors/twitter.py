@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
+from yarl import URL
 
 from connectors.base import (
     Attachment,
@@ -493,7 +494,7 @@ class TwitterConnector(Connector):
         signature stays computed over the api.twitter.com URL, which is what X itself checks."""
         url = str(request.url)
         if url.startswith(TWEEPY_HOST):
-            request.url = type(request.url)(self._api_base + url[len(TWEEPY_HOST) :], encoded=True)
+            request.url = URL(self._api_base + url[len(TWEEPY_HOST) :], encoded=True)
         return await handler(request)
 
     async def send(self, message: OutboundMessage) -> SendResult:
@@ -514,7 +515,7 @@ class TwitterConnector(Connector):
                 )
         except (TweepyException, aiohttp.ClientError, TimeoutError) as exc:
             error = classify_error(exc)
-            if mention_conversation is not None and first_part and error.status == 403:
+            if mention_conversation is not None and first_part and _citizen_refused_dm(exc):
                 target = _reply_target(message, mention_conversation)
                 if await self._public_reply(client, target, PUBLIC_INVITE, message.text):
                     error = DeliveryError(
@@ -608,13 +609,15 @@ def classify_error(exc: BaseException) -> DeliveryError:
                 code=code,
             )
         if isinstance(exc, errors.Forbidden):
-            lowered = detail.lower()
-            if code == "93" or any(k in lowered for k in _APP_ACCESS_HINTS):
-                reason = f"the X app is not allowed to send DMs (check its Read, Write and Direct Messages permission and its access tier). X said: {detail}"
-            else:
+            if _citizen_refused_dm(exc):
                 reason = (
                     "X refused the DM: the citizen's DM settings do not accept messages from the service account, "
                     f"or they blocked it. Ask them to write to us by DM first or to use another channel. X said: {detail}"
+                )
+            else:
+                reason = (
+                    "the X app is not allowed to send DMs (check its Read, Write and Direct Messages permission "
+                    f"and its access tier). X said: {detail}"
                 )
             return DeliveryError(reason, retryable=False, status=403, code=code)
         if isinstance(exc, errors.NotFound):
@@ -639,6 +642,16 @@ def classify_error(exc: BaseException) -> DeliveryError:
     if isinstance(exc, aiohttp.ClientError | TimeoutError):
         return DeliveryError(f"X unreachable: {type(exc).__name__}: {exc}", retryable=True)
     return DeliveryError(f"X client error: {type(exc).__name__}: {exc}", retryable=True)
+
+
+def _citizen_refused_dm(exc: BaseException) -> bool:
+    """A 403 about the recipient (DM settings, block), not about our app's permissions or tier."""
+    from tweepy import errors
+
+    if not isinstance(exc, errors.Forbidden):
+        return False
+    lowered = _x_detail(exc).lower()
+    return 93 not in exc.api_codes and not any(hint in lowered for hint in _APP_ACCESS_HINTS)
 
 
 _APP_ACCESS_HINTS = (

@@ -119,11 +119,12 @@ class FakeX(FakeServer):
         """Move the fake's clock (rate-limit windows) forward; OAuth timestamps keep real time."""
         self._offset += seconds
 
-    def fail_next(self, count: int, *, status: int = 503, detail: str | None = None) -> None:
-        """The next ``count`` authenticated calls answer with this error instead of working."""
+    def fail_next(self, count: int, *, status: int = 503, detail: str | None = None, html: bool = False) -> None:
+        """The next ``count`` authenticated calls answer with this error instead of working;
+        ``html`` answers with a gateway's HTML page instead of X's JSON envelope."""
         body = _problem(status, detail or _TITLES.get(status, "Error"))
         for _ in range(count):
-            self._failures.append((status, body, {}))
+            self._failures.append((status, body, {"html": "1"} if html else {}))
 
     def close_dms(self, user_id: str) -> None:
         self.closed_dms.add(user_id)
@@ -165,8 +166,7 @@ class FakeX(FakeServer):
         if refused is not None:
             return refused
         if self._failures:
-            status, failure, headers = self._failures.popleft()
-            return web.json_response(failure, status=status, headers=headers)
+            return self._scripted_failure()
         limited = self._spend(self._dm_windows)
         if limited is not None:
             return limited
@@ -209,8 +209,7 @@ class FakeX(FakeServer):
         if refused is not None:
             return refused
         if self._failures:
-            status, problem, headers = self._failures.popleft()
-            return web.json_response(problem, status=status, headers=headers)
+            return self._scripted_failure()
         limited = self._spend(self._post_windows)
         if limited is not None:
             return limited
@@ -249,6 +248,13 @@ class FakeX(FakeServer):
             status=201,
             headers=self._limit_headers(self._post_windows),
         )
+
+    def _scripted_failure(self) -> web.Response:
+        status, problem, options = self._failures.popleft()
+        if options.get("html"):
+            page = f"<html><body><h1>{status} {problem['title']}</h1></body></html>"
+            return web.Response(status=status, text=page, content_type="text/html")
+        return web.json_response(problem, status=status)
 
     # --- protocol checks ----------------------------------------------------------------------
 

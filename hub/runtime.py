@@ -20,13 +20,13 @@ from connectors.registry import ConnectorRegistry
 from hub.config import Settings, get_settings
 from hub.delivery import DeliveryService
 from router.intake import IntakePipeline, IntakeSettings
-from router.routing import Router
+from router.routing import Router, RoutingTable
 from ticket_core import outbox
 from ticket_core.actions import Context
 from ticket_core.calendar import BusinessCalendar, load_calendar
 from ticket_core.db import Database
 from ticket_core.escalation import Ladder
-from ticket_core.org import OrgTree
+from ticket_core.org import OrgTree, read_org_file
 from ticket_core.sla import SlaPolicy
 
 T = TypeVar("T")
@@ -109,11 +109,22 @@ class Runtime:
             analyse_many=nlu.analyse_many,
             replies=self.replies,
             calendar=self.calendar,
-            router=Router(),
+            router=self.router,
+            context=self.actions,
             settings=IntakeSettings(
-                working_days=self.settings.sla_working_days, max_attempts=self.settings.intake_max_attempts
+                working_days=self.settings.sla_working_days,
+                max_attempts=self.settings.intake_max_attempts,
+                # SQLite has one writer: shorter transactions let webhooks in between.
+                rows_per_transaction=5 if self.db.is_sqlite else 20,
             ),
         )
+
+    @functools.cached_property
+    def router(self) -> Router:
+        data = self.settings.data_dir
+        unit_keys = [node["key"] for node, _ in read_org_file(data / "org.yml")]
+        table = RoutingTable.from_files(data / "routing.yml", data / "services.yml", unit_keys)
+        return Router(table, self.org)
 
     @functools.cached_property
     def retry_policy(self) -> outbox.RetryPolicy:

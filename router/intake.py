@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -18,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from bots.templates import ReplyBook, reply_language
 from connectors.base import EventKind, InboundEvent
-from router.routing import Router
-from ticket_core import audit, identities, inbox, messages, outbox, tickets
+from router import followups
+from router.routing import Route, Router
+from ticket_core import actions, assignment, audit, identities, inbox, messages, objections, outbox, tickets
 from ticket_core.calendar import BusinessCalendar
 from ticket_core.db import Database
 from ticket_core.identities import Contact
-from ticket_core.models import InboxEvent, InboxStatus, utcnow
+from ticket_core.models import ConversationState, InboxEvent, InboxStatus, Ticket, utcnow
 from ticket_core.tickets import TicketView
 
 log = logging.getLogger("tawasul.intake")
@@ -93,6 +95,7 @@ class IntakePipeline:
         replies: ReplyBook,
         calendar: BusinessCalendar,
         router: Router,
+        context: Callable[[], actions.Context],
         settings: IntakeSettings,
     ) -> None:
         self.db = db
@@ -100,6 +103,7 @@ class IntakePipeline:
         self.replies = replies
         self.calendar = calendar
         self.router = router
+        self.context = context  # calendar, SLA policy and escalation ladder, for objections
         self.settings = settings
 
     def process(self, inbox_id: int) -> IntakeOutcome:
@@ -139,9 +143,7 @@ class IntakePipeline:
                 _log_outcome(outcome)
         return [outcomes[i] for i in inbox_ids]
 
-    def _analyse(
-        self, events: dict[int, InboundEvent]
-    ) -> tuple[dict[int, AnalysisLike | None], dict[int, Exception]]:
+    def _analyse(self, events: dict[int, InboundEvent]) -> tuple[dict[int, AnalysisLike | None], dict[int, Exception]]:
         """NLU for every event with text, in one batch; a batch failure is retried text by text so
         that only the message that breaks the model is held back."""
         analyses: dict[int, AnalysisLike | None] = {i: None for i, e in events.items() if not e.text.strip()}
@@ -194,8 +196,8 @@ class IntakePipeline:
         now = utcnow()
         contact = identities.resolve(session, event, language=language, now=now)
         outcome = IntakeOutcome(inbox_id, "processed", intent=analysis.intent if analysis else None)
-        open_ticket = None if contact.new_conversation else tickets.open_ticket_in(session, contact.conversation_id)
-        ticket, reply = self._decide(session, contact, event, analysis, open_ticket, language)
+        decision = self._decide(session, contact, event, analysis, language, now)
+        ticket = decision.ticket
         messages.record_inbound(
             session,
             contact.conversation_id,
@@ -210,9 +212,8 @@ class IntakePipeline:
         )
         if ticket is not None:
             outcome.ticket_number = ticket.number
-        if reply is not None:
-            key, about = reply
-            outcome.outbox_ids.append(self._reply(session, contact, about, key, language))
+        if decision.reply is not None:
+            outcome.outbox_ids.append(self._reply(session, contact, decision.about, decision.reply, language))
         return outcome
 
     def _decide(
@@ -221,39 +222,76 @@ class IntakePipeline:
         contact: Contact,
         event: InboundEvent,
         analysis: AnalysisLike | None,
-        open_ticket: TicketView | None,
         language: str,
-    ) -> tuple[TicketView | None, tuple[str, TicketView | None] | None]:
-        """Which ticket the message belongs to, and which reply (template, about which ticket)."""
+        now: datetime,
+    ) -> Decision:
+        """Which ticket the message belongs to, and which reply the bot sends (if any)."""
+        current = None if contact.new_conversation else tickets.open_ticket_in(session, contact.conversation_id)
+        if current is not None and current.paused:
+            self._resume(session, current, now)  # the citizen answered: the SLA clock runs again
+
+        if contact.state == ConversationState.HUMAN.value:
+            # A coordinator owns this conversation: the bot says nothing; the owner is told.
+            if current is not None:
+                followups.tell_owner(session, current, kind="citizen_message")
+            return Decision(current)
+
         if event.kind is EventKind.POSTBACK:
-            # Buttons (rating, objection) belong to the dialogue layer; until it exists the press
-            # is kept on the open ticket for the coordinator to see.
-            return open_ticket, None
+            return self._button(session, contact, event.postback or "", current, now)
+        if contact.state == ConversationState.AWAITING_RATING.value and analysis is not None:
+            score = followups.rating_in(event.text)
+            if score is not None:
+                return self._rate(session, contact, score, None, now)
 
         if analysis is None:  # attachments only
-            if open_ticket is not None:
-                return open_ticket, ("ack_attached", open_ticket)
+            if current is not None:
+                return Decision(current, "ack_attached", current)
             ticket = self._open(session, contact, "inquiry", event, None, triage=True)
-            return ticket, ("attachment_ack", ticket)
+            return Decision(ticket, "attachment_ack", ticket)
 
         intent = analysis.intent
         if intent == "ticket_status":
-            return open_ticket, self._status(session, contact, analysis, open_ticket)
+            key, about = self._status(session, contact, analysis, current)
+            return Decision(current, key, about)
+        if intent == "objection":
+            numbers = [e.value for e in analysis.entities if e.type == "ticket_number"]
+            return self._object(session, contact, numbers[0] if numbers else None, now)
         if intent in ("greeting", "thanks", "other") and not analysis.uncertain:
-            return open_ticket, (intent, None)
-        if open_ticket is not None and intent in (*CATEGORIES, "greeting", "thanks", "other"):
-            # Same conversation, ticket still open: add to it rather than open a duplicate.
-            audit.record(
-                session, "ticket.message_added", ticket_id=open_ticket.id, conversation_id=contact.conversation_id
-            )
-            return open_ticket, ("ack_attached", open_ticket)
+            return Decision(current, intent, None)
 
         category = intent if intent in CATEGORIES else _best_category(analysis)
+        route = self.router.route(
+            category=category, entities=analysis.entities, text=event.text, urgent=_urgent(analysis)
+        )
+        same = self._same_request(session, contact, current, category, route, now)
+        if same is not None:
+            tickets.touch(session, same.id, now)
+            audit.record(session, "ticket.message_added", ticket_id=same.id, conversation_id=contact.conversation_id)
+            followups.tell_owner(session, same, kind="citizen_message")
+            return Decision(same, "ack_attached", same)
         # Uncertain messages and the dialogue intents that need a person go to human triage.
         triage = analysis.uncertain or intent not in CATEGORIES
-        ticket = self._open(session, contact, category, event, analysis, triage=triage)
-        key = {"handoff": "handoff_ack", "objection": "objection_ack"}.get(intent, "ack_new_ticket")
-        return ticket, (key, ticket)
+        ticket = self._open(session, contact, category, event, analysis, triage=triage, route=route)
+        key = {"handoff": "handoff_ack"}.get(intent, "ack_new_ticket")
+        return Decision(ticket, key, ticket)
+
+    def _same_request(
+        self,
+        session: Session,
+        contact: Contact,
+        current: TicketView | None,
+        category: str,
+        route: Route,
+        now: datetime,
+    ) -> TicketView | None:
+        """An open ticket this message continues: the conversation's ticket if it was active in the
+        last day, else the citizen's open ticket (on any channel) about the same sub-service, or with
+        the same category in the same unit when no sub-service was recognised."""
+        if current is not None and current.updated_at is not None and now - current.updated_at <= CONTINUATION:
+            return current
+        return tickets.open_ticket_on_topic(
+            session, contact.beneficiary_id, category=category, service_key=route.service, unit_id=route.unit.id
+        )
 
     def _open(
         self,
@@ -264,18 +302,34 @@ class IntakePipeline:
         analysis: AnalysisLike | None,
         *,
         triage: bool,
+        route: Route | None = None,
     ) -> TicketView:
-        unit = self.router.unit_for(session, category, analysis)
+        if route is None:
+            route = self.router.route(
+                category=category, entities=analysis.entities if analysis else (), text=event.text
+            )
         spec = tickets.NewTicket(
             category=category,
             language=reply_language(analysis.language if analysis else event.language_hint),
             subject=(event.text or ", ".join(a.type for a in event.attachments)).strip(),
             confidence=analysis.confidence if analysis else None,
-            needs_triage=triage or unit.is_triage,
+            needs_triage=triage or route.unit.is_triage,
+            service_key=route.service,
         )
-        return tickets.open_ticket(
-            session, contact, unit, spec, calendar=self.calendar, working_days=self.settings.working_days
+        ticket = tickets.open_ticket(
+            session, contact, route.unit, spec, calendar=self.calendar, working_days=self.settings.working_days
         )
+        audit.record(
+            session,
+            "ticket.routed",
+            ticket_id=ticket.id,
+            unit=route.unit.key,
+            rule=route.rule,
+            service=route.service,
+            entity=route.entity,
+        )
+        assignment.assign(session, ticket.id, route.unit.id)
+        return ticket
 
     def _status(
         self, session: Session, contact: Contact, analysis: AnalysisLike, open_ticket: TicketView | None
@@ -296,6 +350,47 @@ class IntakePipeline:
         audit.record(session, "ticket.status_viewed", actor="citizen", ticket_id=ticket.id)
         return "status_found", ticket
 
+    def _button(
+        self, session: Session, contact: Contact, payload: str, current: TicketView | None, now: datetime
+    ) -> Decision:
+        """Buttons the hub sent: ratings ("rating:4:<ticket>") and objections ("objection:<ticket>")."""
+        kind, _, rest = payload.partition(":")
+        if kind == "rating":
+            score_text, _, number = rest.partition(":")
+            score = followups.rating_in(score_text)
+            if score is not None:
+                return self._rate(session, contact, score, number or None, now)
+        if kind == "objection":
+            return self._object(session, contact, rest or None, now)
+        return Decision(current)  # unknown buttons are kept on the open ticket for the coordinator
+
+    def _rate(self, session: Session, contact: Contact, score: int, number: str | None, now: datetime) -> Decision:
+        ticket = followups.rated_ticket(session, contact, number)
+        if ticket is None:
+            return Decision(None, "csat_unknown", None)
+        outcome = followups.rate(session, ticket, score, channel=contact.channel, policy=self.context().policy)
+        view = tickets.find_by_number(session, ticket.number)
+        return Decision(view, "csat_thanks_low" if outcome.queued_for_review else "csat_thanks", view)
+
+    def _object(self, session: Session, contact: Contact, number: str | None, now: datetime) -> Decision:
+        ticket = objections.objectable_ticket(session, contact.beneficiary_id, number)
+        if ticket is None:
+            return Decision(None, "objection_no_ticket", None)
+        try:
+            objections.object_to(session, ticket, self.context(), channel=contact.channel, now=now)
+        except objections.ObjectionRefused as refused:
+            view = tickets.find_by_number(session, ticket.number)
+            return Decision(view, f"objection_refused_{refused.code}", view)
+        session.flush()
+        view = tickets.find_by_number(session, ticket.number)
+        return Decision(view, "objection_ack", view)
+
+    def _resume(self, session: Session, ticket: TicketView, now: datetime) -> None:
+        row = session.get(Ticket, ticket.id)
+        if row is not None:
+            actions.resume(session, row, self.context(), now=now)
+            session.flush()
+
     def _reply(self, session: Session, contact: Contact, ticket: TicketView | None, key: str, language: str) -> int:
         values: dict[str, object] = {"days": self.settings.working_days}
         if ticket is not None:
@@ -315,6 +410,21 @@ class IntakePipeline:
             ticket_id=ticket.id if ticket else None,
             content={"template": key, "ticket_number": ticket.number if ticket else None},
         )
+
+
+@dataclass(frozen=True)
+class Decision:
+    ticket: TicketView | None  # the ticket the message belongs to
+    reply: str | None = None  # the template the bot answers with, if it answers
+    about: TicketView | None = None  # the ticket the reply talks about
+
+
+# A message within this time of the conversation's last ticket activity continues that ticket.
+CONTINUATION = timedelta(days=1)
+
+
+def _urgent(analysis: AnalysisLike) -> bool:
+    return getattr(analysis, "urgency", "none") == "urgent"
 
 
 def _log_outcome(outcome: IntakeOutcome) -> None:

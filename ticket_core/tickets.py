@@ -53,6 +53,9 @@ class TicketView:
     escalation_level: int
     due_at: datetime
     unit: UnitRef
+    assignee_id: int | None = None
+    paused: bool = False
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class NewTicket:
     confidence: float | None = None
     needs_triage: bool = False
     priority: str = "normal"
+    service_key: str | None = None
 
 
 def open_ticket(
@@ -95,6 +99,7 @@ def open_ticket(
             "subject": spec.subject[:300],
             "needs_triage": spec.needs_triage,
             "nlu_confidence": spec.confidence,
+            "service_key": spec.service_key,
             "created_at": now,
             "due_at": due_at,
             "first_due_at": due_at,
@@ -114,7 +119,9 @@ def open_ticket(
         needs_triage=spec.needs_triage,
         due_at=due_at.isoformat(),
     )
-    return TicketView(ticket_id, number, contact.beneficiary_id, spec.category, TicketStatus.NEW, 0, due_at, unit)
+    return TicketView(
+        ticket_id, number, contact.beneficiary_id, spec.category, TicketStatus.NEW, 0, due_at, unit, None, False, now
+    )
 
 
 def _view_query() -> Select[tuple[object, ...]]:
@@ -131,6 +138,9 @@ def _view_query() -> Select[tuple[object, ...]]:
         _units.c.name_ar,
         _units.c.name_en,
         _units.c.is_triage,
+        _tickets.c.assignee_id,
+        _tickets.c.paused_at,
+        _tickets.c.updated_at,
     ).join(_units, _units.c.id == _tickets.c.unit_id)
 
 
@@ -138,7 +148,9 @@ def _view(row: Row[Any] | None) -> TicketView | None:
     if row is None:
         return None
     r = tuple(row)
-    return TicketView(r[0], r[1], r[2], r[3], TicketStatus(r[4]), r[5], r[6], UnitRef(*r[7:12]))
+    return TicketView(
+        r[0], r[1], r[2], r[3], TicketStatus(r[4]), r[5], r[6], UnitRef(*r[7:12]), r[12], r[13] is not None, r[14]
+    )
 
 
 def open_ticket_in(session: Session, conversation_id: int) -> TicketView | None:
@@ -154,6 +166,29 @@ def open_ticket_in(session: Session, conversation_id: int) -> TicketView | None:
             .limit(1)
         ).first()
     )
+
+
+def open_ticket_on_topic(
+    session: Session, beneficiary_id: int, *, category: str, service_key: str | None, unit_id: int
+) -> TicketView | None:
+    """The citizen's newest open ticket about the same thing, on any of their channels: the same
+    sub-service when one was recognised, else the same category in the same unit."""
+    query = _view_query().where(
+        _tickets.c.beneficiary_id == beneficiary_id,
+        _tickets.c.status.in_([s.value for s in OPEN_TICKET_STATUSES]),
+    )
+    if service_key:
+        query = query.where(_tickets.c.service_key == service_key)
+    else:
+        query = query.where(
+            _tickets.c.category == category, _tickets.c.unit_id == unit_id, _tickets.c.service_key.is_(None)
+        )
+    return _view(session.execute(query.order_by(_tickets.c.id.desc()).limit(1)).first())
+
+
+def touch(session: Session, ticket_id: int, when: datetime) -> None:
+    """The citizen added to the ticket: it counts as active (continuation window, listings)."""
+    session.connection().execute(update(_tickets).where(_tickets.c.id == ticket_id).values(updated_at=when))
 
 
 def find_by_number(session: Session, number: str) -> TicketView | None:

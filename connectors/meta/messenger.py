@@ -286,12 +286,19 @@ class MessengerConnector(Connector):
             (k for k in item if k not in ("sender", "recipient", "timestamp")), "empty"
         )
         detail = _object(item, kind_name)
-        marker = detail.get("mid") or item.get("timestamp")
-        action = detail.get("action") or detail.get("num_edit") or ""
+        # The time keeps a reaction, its removal and a second reaction to one message apart.
+        parts = (
+            kind_name,
+            sender,
+            detail.get("mid"),
+            item.get("timestamp"),
+            detail.get("action"),
+            detail.get("num_edit"),
+        )
         return self._event(
             EventKind.UNSUPPORTED,
             account,
-            f"{kind_name}:{sender}:{marker}:{action}".rstrip(":"),
+            ":".join(str(p) for p in parts if p not in (None, "")),
             user=sender,
             text=f"unsupported messaging event: {kind_name}",
             **common,

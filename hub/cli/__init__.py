@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from hub.cli import data_commands, queue_commands, serve_command, ticket_commands
+from hub.cli import data_commands, ops_commands, queue_commands, serve_command, ticket_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +22,10 @@ for command in (
     ticket_commands.tickets,
     ticket_commands.inbox,
     ticket_commands.outbox,
+    ops_commands.calendar,
+    ops_commands.report,
+    ops_commands.users,
+    ops_commands.sla_sweep,
 ):
     main.add_command(command)
 

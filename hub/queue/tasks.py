@@ -9,7 +9,8 @@ from typing import Any
 from hub.queue.app import celery_app
 from hub.queue.publish import publish_delivery, publish_intake
 from hub.runtime import get_runtime
-from ticket_core import inbox, outbox
+from ticket_core import actions, assignment, escalation, inbox, outbox
+from ticket_core.models import utcnow
 
 log = logging.getLogger("tawasul.tasks")
 
@@ -53,6 +54,22 @@ def sweep() -> dict[str, int]:
     if inbox_ids or outbox_ids:
         log.info("sweep re-published inbox=%d outbox=%d", len(inbox_ids), len(outbox_ids))
     return {"inbox": len(inbox_ids), "outbox": len(outbox_ids)}
+
+
+@celery_app.task(name="tawasul.sla_sweep")
+def sla_sweep() -> dict[str, int]:
+    """Escalate breached tickets, close answered ones past the objection window, hand out the backlog."""
+    runtime = get_runtime()
+    ctx = runtime.actions()
+    with runtime.db.session() as session:
+        escalated = escalation.sweep(session, ladder=ctx.ladder, policy=ctx.policy, calendar=ctx.calendar)
+    with runtime.db.session() as session:
+        closed = actions.close_answered(session, older_than=utcnow() - ctx.policy.auto_close_after)
+    with runtime.db.session() as session:
+        assigned = assignment.assign_backlog(session)
+    if escalated or closed or assigned:
+        log.info("sla sweep escalated=%d closed=%d assigned=%d", escalated, closed, assigned)
+    return {"escalated": escalated, "closed": closed, "assigned": assigned}
 
 
 @celery_app.task(name="tawasul.broker_cleanup")

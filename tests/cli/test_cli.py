@@ -79,7 +79,9 @@ def test_tickets_json_has_one_object_per_line_with_the_agreed_keys(
             "created_at",
             "due_at",
         } <= row.keys()
-        assert row["channel"] == "telegram" and row["unit"] == "central-care" and row["status"] == "new"
+        assert row["channel"] == "telegram" and row["status"] == "assigned"
+    # salaries go to the salaries directorate, a named university to that university (data/routing.yml)
+    assert [row["unit"] for row in rows] == ["gd-salaries", "university-ksu"]
     assert rows[0]["delivery"] == "dead" and "blocked" in rows[0]["delivery_error"]
     dead = [json.loads(line) for line in run("outbox", "--json", "--status", "dead").splitlines()]
     assert [d["id"] for d in dead] == [1]

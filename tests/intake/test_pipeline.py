@@ -79,7 +79,8 @@ def test_complaint_opens_a_ticket_with_number_and_due_date_and_queues_an_arabic_
         audit_actions = list(session.execute(select(AuditEvent.action)).scalars())
     assert ticket.number == outcome.ticket_number
     assert ticket.number.startswith(str(ticket.created_at.year)) and len(ticket.number) == 11
-    assert ticket.category == "complaint" and ticket.status is TicketStatus.NEW
+    assert ticket.category == "complaint" and ticket.status is TicketStatus.ASSIGNED
+    assert ticket.assignee_id is not None  # the least-loaded coordinator of the routed unit
     assert (ticket.due_at - ticket.created_at).days >= 5  # five working days, weekends skipped
     assert row is not None and row.status is InboxStatus.DONE
     assert reply.status is OutboxStatus.PENDING and reply.channel == "telegram" and reply.thread_ref == "555"

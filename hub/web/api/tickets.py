@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bots.templates import ReplyBook
 from hub.web.api.common import PRINCIPAL, PUBLISH_DELIVERY, RUNTIME, error, in_session, read_json
+from router import followups
 from ticket_core import actions, queries
 from ticket_core.escalation import AtTopOfLadder
 from ticket_core.lifecycle import IllegalTransition
@@ -128,7 +131,15 @@ async def ticket_timeline(request: web.Request) -> web.StreamResponse:
     return web.json_response(await in_session(request, work, write=False))
 
 
-Action = Callable[[Session, Ticket, Principal, dict[str, Any], actions.Context], dict[str, Any]]
+@dataclass(frozen=True)
+class Deps:
+    """What an action needs besides the ticket: the service context and the reply templates."""
+
+    ctx: actions.Context
+    replies: ReplyBook
+
+
+Action = Callable[[Session, Ticket, Principal, dict[str, Any], Deps], dict[str, Any]]
 
 
 def _action(fn: Action) -> Callable[[web.Request], Any]:
@@ -138,11 +149,12 @@ def _action(fn: Action) -> Callable[[web.Request], Any]:
         principal, scope = await asyncio.to_thread(_scope, request)
         body = await read_json(request)
         number = request.match_info["number"]
-        ctx = await asyncio.to_thread(request.app[RUNTIME].actions)
+        runtime = request.app[RUNTIME]
+        deps = Deps(await asyncio.to_thread(runtime.actions), runtime.replies)
 
         def work(session: Session) -> dict[str, Any]:
             ticket = _load(session, number, scope)
-            result = fn(session, ticket, principal, body, ctx)
+            result = fn(session, ticket, principal, body, deps)
             session.flush()
             return {"ticket": _detail(session, ticket), **result}
 
@@ -160,36 +172,25 @@ def _action(fn: Action) -> Callable[[web.Request], Any]:
     return handler
 
 
-def _take_over(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
+def _take_over(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
     actions.take_over(session, ticket, p.user_id)
     return {}
 
 
-def _reply(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
-    outbox_id = actions.reply(
-        session,
-        ticket,
-        p.user_id,
-        str(body.get("text") or ""),
-        ctx,
-        resolve=bool(body.get("resolve")),
-        wait_for_citizen=bool(body.get("wait_for_citizen")),
-    )
-    return {"outbox_ids": [outbox_id]}
+def _reply(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    if body.get("resolve"):
+        return _resolve(session, ticket, p, body, deps)
+    text = str(body.get("text") or "")
+    wait = bool(body.get("wait_for_citizen"))
+    return {"outbox_ids": [actions.reply(session, ticket, p.user_id, text, deps.ctx, wait_for_citizen=wait)]}
 
 
-def _note(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context) -> dict[str, Any]:
+def _note(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
     actions.note(session, ticket, p.user_id, str(body.get("text") or ""))
     return {}
 
 
-def _transfer(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
+def _transfer(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
     unit = session.execute(select(Unit).where(Unit.key == str(body.get("unit") or ""))).scalar_one_or_none()
     if unit is None:
         raise LookupError(f"unknown unit {body.get('unit')!r}")
@@ -197,33 +198,30 @@ def _transfer(
     return {"assigned_to": assignee}
 
 
-def _escalate(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
-    rung = actions.escalate_by_hand(session, ticket, p.user_id, ctx, reason=body.get("reason"))
+def _escalate(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    rung = actions.escalate_by_hand(session, ticket, p.user_id, deps.ctx, reason=body.get("reason"))
     return {"level": rung.level}
 
 
-def _resolve(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
+def _resolve(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
+    """Answer the citizen (with ``text``, or marking an earlier reply as the answer), then ask for a rating."""
     text = str(body.get("text") or "").strip()
+    sent = []
     if text:
-        return {"outbox_ids": [actions.reply(session, ticket, p.user_id, text, ctx, resolve=True)]}
-    actions.answer(session, ticket, p.user_id, ctx)
-    return {}
+        sent.append(actions.reply(session, ticket, p.user_id, text, deps.ctx, resolve=True))
+    else:
+        actions.answer(session, ticket, p.user_id, deps.ctx)
+    session.flush()
+    sent.append(followups.after_answer(session, ticket, deps.replies, deps.ctx.policy))
+    return {"outbox_ids": sent}
 
 
-def _hand_back(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
+def _hand_back(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
     actions.hand_back(session, ticket, p.user_id)
     return {}
 
 
-def _cancel(
-    session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], ctx: actions.Context
-) -> dict[str, Any]:
+def _cancel(session: Session, ticket: Ticket, p: Principal, body: dict[str, Any], deps: Deps) -> dict[str, Any]:
     reason = str(body.get("reason") or "").strip()
     if not reason:
         raise actions.ActionError("cancelling needs a reason")

@@ -277,7 +277,9 @@ async def messenger(graph: FakeMetaGraph) -> AsyncIterator[MessengerConnector]:
     await conn.aclose()
 
 
-def reply(text: str, *, author: str = "bot", wrote_ago: timedelta | None = timedelta(hours=1), **kw: Any) -> OutboundMessage:
+def reply(
+    text: str, *, author: str = "bot", wrote_ago: timedelta | None = timedelta(hours=1), **kw: Any
+) -> OutboundMessage:
     return OutboundMessage(
         channel="facebook",
         account_ref=PAGE_ID,
@@ -450,4 +452,8 @@ def test_whatsapp_details_are_preferred_over_the_title() -> None:
         }
     )
     error = GraphError.from_response(400, body)
-    assert (error.code, error.details, error.fbtrace_id) == (131047, "more than 24 hours have passed", "Az8or2yhqkZfEZ-_4Qn_Bam")
+    assert (error.code, error.details, error.fbtrace_id) == (
+        131047,
+        "more than 24 hours have passed",
+        "Az8or2yhqkZfEZ-_4Qn_Bam",
+    )

@@ -140,7 +140,9 @@ async def meta_testbed(
         await fake.stop()
 
 
-def request_for(call: WebhookCall, *, body: bytes | None = None, headers: dict[str, str] | None = None) -> WebhookRequest:
+def request_for(
+    call: WebhookCall, *, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> WebhookRequest:
     return WebhookRequest("POST", CIMultiDict(headers if headers is not None else call.headers), {}, body or call.body)
 
 

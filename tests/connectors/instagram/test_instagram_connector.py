@@ -70,7 +70,10 @@ def test_story_mention_and_reel_share_are_attachment_references() -> None:
 
 def test_seen_receipt_is_a_status_keyed_by_the_seen_mid() -> None:
     [event] = parse("messaging_seen__read")
-    assert (event.kind, event.event_id) == (EventKind.STATUS, f"read:{IGSID}:aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQy")
+    assert (event.kind, event.event_id) == (
+        EventKind.STATUS,
+        f"read:{IGSID}:aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQy",
+    )
 
 
 def test_buttons_and_quick_replies_are_postbacks() -> None:
@@ -107,7 +110,9 @@ async def instagram(graph: FakeMetaGraph) -> AsyncIterator[InstagramConnector]:
     await conn.aclose()
 
 
-def reply(text: str, *, author: str = "bot", wrote_ago: timedelta | None = timedelta(hours=2), **kw: Any) -> OutboundMessage:
+def reply(
+    text: str, *, author: str = "bot", wrote_ago: timedelta | None = timedelta(hours=2), **kw: Any
+) -> OutboundMessage:
     return OutboundMessage(
         channel="instagram",
         account_ref=INSTAGRAM_ID,
@@ -120,7 +125,9 @@ def reply(text: str, *, author: str = "bot", wrote_ago: timedelta | None = timed
     )
 
 
-async def test_reply_goes_to_me_messages_with_quick_replies(graph: FakeMetaGraph, instagram: InstagramConnector) -> None:
+async def test_reply_goes_to_me_messages_with_quick_replies(
+    graph: FakeMetaGraph, instagram: InstagramConnector
+) -> None:
     graph.user_wrote("instagram", IGSID, NOW - timedelta(hours=2))
     await instagram.send(reply("هل تم حل مشكلتك؟", buttons=(Button("نعم", "solved:yes"), Button("لا", "solved:no"))))
     [sent] = graph.sent
@@ -138,13 +145,17 @@ async def test_the_fake_refuses_text_over_1000_bytes_even_under_1000_characters(
     assert not exc.value.retryable and "1000" in exc.value.reason
 
 
-async def test_coordinator_reply_within_seven_days_uses_human_agent(graph: FakeMetaGraph, instagram: InstagramConnector) -> None:
+async def test_coordinator_reply_within_seven_days_uses_human_agent(
+    graph: FakeMetaGraph, instagram: InstagramConnector
+) -> None:
     graph.user_wrote("instagram", IGSID, NOW - timedelta(days=5))
     await instagram.send(reply("تمت معالجة طلبك", author="coordinator", wrote_ago=timedelta(days=5)))
     assert (graph.sent[0].messaging_type, graph.sent[0].tag) == ("MESSAGE_TAG", "HUMAN_AGENT")
 
 
-async def test_instagrams_own_window_error_is_terminal_and_readable(graph: FakeMetaGraph, instagram: InstagramConnector) -> None:
+async def test_instagrams_own_window_error_is_terminal_and_readable(
+    graph: FakeMetaGraph, instagram: InstagramConnector
+) -> None:
     graph.user_wrote("instagram", IGSID, NOW - timedelta(days=2))
     with pytest.raises(DeliveryError) as exc:
         await instagram.send(reply("مرحبا", wrote_ago=None))

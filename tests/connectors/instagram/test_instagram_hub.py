@@ -19,7 +19,9 @@ IGSID = "1034000000000001"
 
 
 @pytest.fixture
-async def bed(tmp_path: Path, db: Database, secrets_: dict[str, str], nlu_model_path: Path) -> AsyncIterator[MetaTestbed]:
+async def bed(
+    tmp_path: Path, db: Database, secrets_: dict[str, str], nlu_model_path: Path
+) -> AsyncIterator[MetaTestbed]:
     async with meta_testbed(tmp_path, db, secrets_, nlu_model_path) as testbed:
         yield testbed
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from connectors.base import InboundEvent
+from connectors.base import InboundEvent, OutboundMessage
 from connectors.botframework import BotFrameworkConnector, parse_thread_ref
 from connectors.registry import ConnectorRegistry
 from fakes.botframework import FakeBotFramework
@@ -68,7 +69,9 @@ class Hub:
         return (await self.runtime.delivery.deliver(outbox_id)).status
 
 
-def build_hub(tmp_path: Path, db: Database, secrets_: dict[str, str], nlu: Path, fake: FakeBotFramework, **extra: Any) -> Hub:
+def build_hub(
+    tmp_path: Path, db: Database, secrets_: dict[str, str], nlu: Path, fake: FakeBotFramework, **extra: Any
+) -> Hub:
     settings = make_settings(
         tmp_path,
         db.url,
@@ -195,8 +198,10 @@ async def test_a_citizen_who_blocked_the_bot_is_terminal_at_once(hub: Hub) -> No
     hub.fake.block(parse_thread_ref(event.thread_ref).conversation_id)
     assert await hub.deliver(outbox_id) == "dead"
     row = hub.row(outbox_id)
-    assert row.attempts == 1 and "blocked" in (row.last_error or "") and "ConversationBlockedByUser" in (
-        row.last_error or ""
+    assert (
+        row.attempts == 1
+        and "blocked" in (row.last_error or "")
+        and "ConversationBlockedByUser" in (row.last_error or "")
     )
 
 
@@ -251,7 +256,7 @@ async def test_more_buttons_than_a_card_shows_fall_back_to_numbered_text(hub: Hu
 async def test_the_rate_limit_keeps_one_conversation_under_the_teams_per_thread_limit(hub: Hub) -> None:
     user = "29:1-same-citizen"
     ids = [hub.reply_for("skype", f"استفسار رقم {i}", user_id=user, conversation_id=user)[0] for i in range(12)]
-    hub.runtime.delivery._rates["skype"] = 4.0  # at most 4 saved + 4/s: under the fake's 7 per second
+    hub.runtime.delivery._rates["skype"] = 3.0  # at most 3 saved + 3/s: under the fake's 7 per second
     hub.runtime.delivery._buckets.clear()
     outcomes = await hub.runtime.delivery.deliver_many(ids)
     assert [o.status for o in outcomes] == ["sent"] * 12
@@ -269,3 +274,23 @@ async def test_a_service_url_off_the_allow_list_never_receives_the_token(hub: Hu
         assert stranger.connector_calls == 0 and hub.fake.token_requests == 0
     finally:
         stranger.stop_thread()
+
+
+async def test_no_messaging_window_a_month_old_conversation_is_still_answered(hub: Hub) -> None:
+    event = hub.incoming("msteams", "السلام عليكم")
+    month_ago = utcnow() - timedelta(days=30)
+    for author in ("bot", "coordinator"):
+        result = await hub.connector.send(
+            OutboundMessage(
+                channel=event.channel,
+                account_ref=event.account_ref,
+                thread_ref=event.thread_ref,
+                user_ref=event.user_ref,
+                text="نعتذر عن التأخر في الرد",
+                author=author,
+                last_inbound_at=month_ago,
+            )
+        )
+        assert result.platform_message_id
+    assert BotFrameworkConnector.capabilities.messaging_window is None
+    assert len(hub.fake.deliveries) == 2

@@ -253,7 +253,9 @@ def test_connector_errors_are_classified_with_readable_reasons(status: int, retr
 
 
 def test_token_endpoint_errors_say_re_authorise_unless_transient() -> None:
-    body = json.dumps({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret.\r\nTrace"})
+    body = json.dumps(
+        {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret.\r\nTrace"}
+    )
     refused = classify_token_error(401, body, None)
     assert not refused.retryable and "re-authorise" in refused.reason and "AADSTS7000215" in refused.reason
     assert "Trace" not in refused.reason

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import SignatureInvalid, SignatureMissing
+from connectors.base import PayloadInvalid, SignatureInvalid, SignatureMissing
 from connectors.botframework import BotFrameworkConnector, KeysUnavailable, OpenIdKeys
 from fakes.botframework import FakeBotFramework, new_key
 from tests.connectors.skype.support import APP_ID, APP_PASSWORD, fixture, request
@@ -200,3 +200,14 @@ def test_unreachable_key_server_is_503_not_a_forgery(fake: FakeBotFramework) -> 
     # Within the back-off the next request does not wait on the network again.
     with pytest.raises(KeysUnavailable):
         verify(connector, *signed(fake))
+
+
+def test_the_body_is_only_read_after_the_token_is_authenticated(
+    fake: FakeBotFramework, connector: BotFrameworkConnector
+) -> None:
+    _, good = signed(fake)
+    _, forged = signed(fake, audience="another-bot")
+    with pytest.raises(SignatureInvalid):
+        verify(connector, b"{not json", forged)  # a stranger learns nothing about our parser
+    with pytest.raises(PayloadInvalid):
+        verify(connector, b"{not json", good)

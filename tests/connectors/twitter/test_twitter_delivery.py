@@ -140,3 +140,25 @@ async def test_revoked_credentials_are_terminal_and_say_to_re_authorise(x_hub: X
     assert outcome.status == "dead" and row.attempts == 1
     assert "re-authorise" in (row.last_error or "") and "http=401" in (row.last_error or "")
     assert x_hub.x.rejected_auth == 1 and x_hub.x.dms == []
+
+
+async def test_missing_dm_permission_is_terminal_and_posts_nothing_in_public(x_hub: XHub) -> None:
+    x_hub.x.register_mention(MENTION, FAHAD)
+    x_hub.x.fail_next(
+        1,
+        status=403,
+        detail="Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.",
+    )
+    outbox_id = x_hub.reply_for("وش شروط النقل الخارجي؟", thread=f"mention:{MENTION}", user=FAHAD)
+    assert (await x_hub.delivery.deliver(outbox_id)).status == "dead"
+    assert "X app is not allowed to send DMs" in (x_hub.row(outbox_id).last_error or "")
+    assert x_hub.x.posts == []  # the citizen did nothing wrong: no public invitation
+
+
+async def test_gateway_error_page_without_json_is_retried(x_hub: XHub) -> None:
+    outbox_id = x_hub.reply_for("نظام نور معطل")
+    x_hub.x.fail_next(1, status=502, html=True)
+    outcome = await x_hub.delivery.deliver(outbox_id)
+    assert outcome.status == "retry" and "502" in (x_hub.row(outbox_id).last_error or "")
+    x_hub.make_due(outbox_id)
+    assert (await x_hub.delivery.deliver(outbox_id)).status == "sent"

@@ -92,7 +92,7 @@ async def test_mentions_by_both_products_are_one_message(x_client: TestClient, d
     assert (await post(x_client, *aaa))[1]["stored"] == 1
     assert (await post(x_client, *xaa))[1]["duplicates"] == 1
     [row] = inbox(db)
-    assert row.thread_ref == "mention:2080768112540577793"
+    assert row.event["thread_ref"] == "mention:2080768112540577793"
 
 
 async def test_echo_and_receipts_are_stored_for_audit_but_not_processed(x_client: TestClient, db: Database) -> None:

@@ -1,0 +1,126 @@
+"""`tawasul calendar`, `tawasul report`, `tawasul users`, `tawasul sla-sweep`: operating the service desk."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+
+from hub.cli.common import fail, settings_or_exit
+
+
+@click.group()
+def calendar() -> None:
+    """The business calendar (Sun-Thu, Asia/Riyadh, official holidays)."""
+
+
+@calendar.command("add-working-days")
+@click.argument("start")
+@click.argument("days", type=int)
+def add_working_days(start: str, days: int) -> None:
+    """Print the time DAYS working days after START (ISO datetime; Riyadh time if no offset)."""
+    settings = settings_or_exit()
+    from ticket_core.calendar import load_calendar
+
+    try:
+        when = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"not an ISO datetime: {start!r} (e.g. 2026-11-24T10:15 or 2026-11-24T10:15:00+03:00)", 2)
+    if days < 0:
+        fail("DAYS must be zero or more", 2)
+    cal = load_calendar(settings.data_dir / "calendar.yml")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=ZoneInfo(settings.timezone))
+    click.echo(cal.add_working_days(when, days).isoformat())
+
+
+@calendar.command("holidays")
+@click.argument("year", type=int)
+def holidays(year: int) -> None:
+    """List the official holidays of YEAR."""
+    settings = settings_or_exit()
+    from ticket_core.calendar import load_calendar
+
+    for holiday in load_calendar(settings.data_dir / "calendar.yml").holidays_in(year):
+        click.echo(f"{holiday.day.isoformat()}  {holiday.name_en}  {holiday.name_ar}")
+
+
+@click.command()
+@click.option("--from", "start", help="first day (YYYY-MM-DD); default 30 days before --to")
+@click.option("--to", "end", help="last day (YYYY-MM-DD); default now")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (section,key,value) instead of JSON")
+def report(start: str | None, end: str | None, as_csv: bool) -> None:
+    """Statistics for supervisors: volumes, SLA compliance, times, objections, CSAT, escalations, topics."""
+    settings = settings_or_exit()
+    from hub.runtime import Runtime
+    from hub.web.api.reports import parse_period
+    from ticket_core import reports
+    from ticket_core.models import utcnow
+
+    runtime = Runtime(settings)
+    try:
+        period = parse_period(start, end, ZoneInfo(settings.timezone), now=utcnow())
+    except ValueError as exc:
+        fail(str(exc), 2)
+    tree = runtime.org()
+    with runtime.db.read_session() as session:
+        data = reports.report(session, period, tree, now=utcnow())
+    click.echo(reports.to_csv(data) if as_csv else json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group()
+def users() -> None:
+    """Staff accounts (the roster itself comes from data/org.yml via `tawasul seed`)."""
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def set_password(username: str, password_stdin: bool) -> None:
+    """Set USERNAME's password (at least 10 characters); ends their open sessions."""
+    settings = settings_or_exit()
+    from ticket_core import people
+    from ticket_core.db import Database
+
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else click.prompt("password", hide_input=True, confirmation_prompt=True)
+    )
+    try:
+        with Database(settings.database_url).session() as session:
+            people.set_password(session, username, password)
+    except (ValueError, LookupError) as exc:
+        fail(str(exc))
+    click.echo(f"password set for {username}")
+
+
+@users.command("make-admin")
+@click.argument("username")
+def make_admin(username: str) -> None:
+    """Give USERNAME the administrator role (sees every unit)."""
+    settings = settings_or_exit()
+    from sqlalchemy import update
+
+    from ticket_core import audit
+    from ticket_core.db import Database
+    from ticket_core.models import Role, User
+
+    with Database(settings.database_url).session() as session:
+        result = session.execute(update(User).where(User.username == username).values(role=Role.ADMIN))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            fail(f"no user {username!r}")
+        audit.record(session, "user.made_admin", actor="cli", username=username)
+    click.echo(f"{username} is now an administrator")
+
+
+@click.command("sla-sweep")
+def sla_sweep() -> None:
+    """Run the SLA sweep once now (escalations, auto-close, backlog); beat runs it every minute."""
+    settings_or_exit()
+    from hub.queue.tasks import sla_sweep as task
+
+    click.echo(json.dumps(task.run()))
