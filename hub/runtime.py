@@ -139,7 +139,15 @@ class Runtime:
             self.registry,
             policy=self.retry_policy,
             lease=timedelta(seconds=s.outbox_lease_s),
-            rates={"telegram": s.telegram_rate_per_s, "portal": s.portal_rate_per_s},
+            rates={
+                "telegram": s.telegram_rate_per_s,
+                "portal": s.portal_rate_per_s,
+                "facebook": s.facebook_rate_per_s,
+                "instagram": s.instagram_rate_per_s,
+                "whatsapp": s.whatsapp_rate_per_s,
+                "twitter": s.twitter_rate_per_s,
+                "skype": s.botframework_rate_per_s,
+            },
         )
 
     # --- a private event loop for async work called from synchronous code (Celery tasks) -------

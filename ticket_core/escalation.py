@@ -27,6 +27,7 @@ from ticket_core.models import (
     Notification,
     Ticket,
     TicketStatus,
+    UTCDateTime,
     table,
     utcnow,
 )
@@ -142,10 +143,13 @@ def sweep(
     parent_head = case(parent_head_map, value=t.unit_id, else_=None) if parent_head_map else literal(None)
     new_owner = case((t.escalation_level == 0, own_head), else_=parent_head)
     # Due times depend only on the new level and on "now", so they are computed here, not per row.
+    # (Typed literals: a bare datetime in a CASE would skip the UTC conversion the column does.)
     new_due = case(
-        {level: policy.due(calendar, now, level) for level in range(1, max_level + 1)},
-        value=t.escalation_level + 1,
-        else_=policy.due(calendar, now, max_level + 1),
+        *[
+            (t.escalation_level + 1 == level, literal(policy.due(calendar, now, level), type_=UTCDateTime()))
+            for level in range(1, max_level + 1)
+        ],
+        else_=literal(policy.due(calendar, now, max_level + 1), type_=UTCDateTime()),
     )
     at_top = and_(t.unit_id.in_(roots), t.escalation_level >= 1) if roots else literal(False)
     result = session.execute(

@@ -187,3 +187,30 @@ def contact_for_conversation(session: Session, conversation_id: int) -> Contact:
         .where(_conversations.c.id == conversation_id)
     ).one()
     return Contact(*row[:7], state=str(row[7]), new_conversation=False)
+
+
+def link(session: Session, keep_id: int, merge_id: int, *, actor: str, reason: str) -> None:
+    """Make two beneficiaries one person: the second's channels, conversations and tickets move to
+    the first, whose history then shows everything. Used when a phone or e-mail is verified on both
+    channels, or when a coordinator links them by hand."""
+    from ticket_core import audit
+    from ticket_core.models import Ticket
+
+    if keep_id == merge_id:
+        return
+    conn = session.connection()
+    for tbl in (_identities, _conversations, table(Ticket)):
+        conn.execute(update(tbl).where(tbl.c.beneficiary_id == merge_id).values(beneficiary_id=keep_id))
+    kept = conn.execute(
+        select(_beneficiaries.c.phone, _beneficiaries.c.email).where(_beneficiaries.c.id == merge_id)
+    ).first()
+    if kept is not None:
+        conn.execute(
+            update(_beneficiaries)
+            .where(_beneficiaries.c.id == keep_id)
+            .values(
+                phone=func.coalesce(_beneficiaries.c.phone, kept[0]),
+                email=func.coalesce(_beneficiaries.c.email, kept[1]),
+            )
+        )
+    audit.record(session, "beneficiary.linked", actor=actor, reason=reason, kept=keep_id, merged=merge_id)

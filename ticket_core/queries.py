@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -222,10 +222,20 @@ def list_tickets(
                 "unit": {"key": r[13], "name_ar": r[14], "name_en": r[15]},
                 "citizen": r[16],
                 "assignee": {"id": r[12], "name_ar": r[17], "name_en": r[18]} if r[12] else None,
-                "cursor": f"{r[7].isoformat()}|{r[0]}",
+                "cursor": encode_cursor(r[7], r[0]),
             }
         )
     return rows
+
+
+def encode_cursor(due_at: datetime, ticket_id: int) -> str:
+    """A URL-safe keyset cursor: the row's due time in microseconds and its id."""
+    return f"{round(due_at.timestamp() * 1_000_000)}.{ticket_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    micros, _, ticket_id = cursor.partition(".")
+    return datetime.fromtimestamp(int(micros) / 1_000_000, UTC), int(ticket_id)
 
 
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")

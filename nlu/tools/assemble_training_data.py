@@ -1,12 +1,18 @@
 """Assemble `data/training/nlu.yml` from per-intent part files written by several authors.
 
-Usage: python -m nlu.tools.assemble_training_data PARTS_DIR [--out data/training/nlu.yml]
+Usage:
+    python -m nlu.tools.assemble_training_data SOURCE [SOURCE ...] [--out data/training/nlu.yml]
+        [--heldout data/evaluation/nlu_heldout.yml ...]
 
-Reads every `*.yml` in PARTS_DIR (Rasa NLU YAML), keeps one block per intent in a fixed order,
-drops exact duplicates after normalisation (`nlu.normalize.normalize`, i.e. what the classifier
-sees), drops texts that appear under two different intents (the label would be a coin toss) and
-reports both, then checks the issue's minimums: 250 examples per category, 40 per dialogue intent.
-Exit status 1 if a minimum is not met.
+Each SOURCE is a directory (every `*.yml` in it is read) or one Rasa NLU YAML file. The tool keeps
+one block per intent in a fixed order, drops exact duplicates after normalisation
+(`nlu.normalize.normalize`, i.e. what the classifier sees), drops texts that appear under two
+different intents (the label would be a coin toss) and reports both, then checks the issue's
+minimums: 250 examples per category, 40 per dialogue intent.
+
+`--heldout FILE` names an evaluation set that must never be trained on: the file itself is skipped
+if it sits in a SOURCE directory, and every training text whose normalised form equals a held-out
+text is dropped and reported. Exit status 1 if a minimum is not met.
 """
 
 from __future__ import annotations
@@ -14,17 +20,30 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
-from nlu.data import load_rasa_yaml
+from nlu.data import load_dataset, load_rasa_yaml
 from nlu.normalize import normalize
 from nlu.types import CATEGORIES, DIALOGUE_INTENTS, INTENTS
 
 MINIMUM = {**{c: 250 for c in CATEGORIES}, **{d: 40 for d in DIALOGUE_INTENTS}}
 
 
-def assemble(parts: list[Path]) -> tuple[dict[str, list[str]], list[str]]:
-    """Examples per intent after de-duplication, and human-readable notes on what was dropped."""
+def heldout_keys(paths: Iterable[Path]) -> set[str]:
+    """Normalised texts of the held-out evaluation files (Rasa YAML or CSV)."""
+    keys: set[str] = set()
+    for path in paths:
+        keys.update(normalize(t) for t in load_dataset(path).texts)
+    return keys
+
+
+def assemble(parts: list[Path], exclude: set[str] | None = None) -> tuple[dict[str, list[str]], list[str]]:
+    """Examples per intent after de-duplication, and human-readable notes on what was dropped.
+
+    `exclude` holds normalised texts that must not be trained on (a held-out evaluation set).
+    """
+    exclude = exclude or set()
     notes: list[str] = []
     seen: dict[str, tuple[str, str]] = {}  # normalised text -> (intent, original)
     by_intent: dict[str, list[str]] = defaultdict(list)
@@ -37,6 +56,9 @@ def assemble(parts: list[Path]) -> tuple[dict[str, list[str]], list[str]]:
                 notes.append(f"{part.name}: unknown intent {intent!r} for {text!r}: skipped")
                 continue
             key = normalize(text)
+            if key in exclude:
+                notes.append(f"{part.name}: {text!r} ({intent}) is in the held-out set: dropped")
+                continue
             if key in seen:
                 if seen[key][0] != intent:
                     conflicts.add(key)
@@ -48,21 +70,44 @@ def assemble(parts: list[Path]) -> tuple[dict[str, list[str]], list[str]]:
             by_intent[intent].append(text)
         if dup:
             notes.append(f"{part.name}: {dup} duplicate(s) after normalisation dropped")
-    for key in conflicts:
+    for key in sorted(conflicts):
         intent, text = seen[key]
         by_intent[intent].remove(text)
     return by_intent, notes
 
 
-def render(by_intent: dict[str, list[str]], sources: list[str]) -> str:
+def part_files(sources: Iterable[Path], heldout: Iterable[Path] = (), exclude: set[str] | None = None) -> list[Path]:
+    """The part files of the sources (directories give their `*.yml`), held-out files left out.
+
+    A file is held-out when it is one of `heldout` or when every one of its texts is in `exclude`
+    (a copy of the held-out set lying next to the training parts).
+    """
+    skip = {p.resolve() for p in heldout}
+    files: list[Path] = []
+    for source in sources:
+        found = sorted(source.glob("*.yml")) if source.is_dir() else [source]
+        for f in found:
+            if f.resolve() in skip or f.resolve() in {x.resolve() for x in files}:
+                continue
+            if exclude and all(normalize(t) in exclude for t in load_rasa_yaml(f).texts):
+                print(f"{f}: every text is in the held-out set (a copy of it): skipped")
+                continue
+            files.append(f)
+    return files
+
+
+def render(by_intent: dict[str, list[str]], sources: list[str], heldout: list[str] | None = None) -> str:
     lines = [
         "# Tawasul Hub NLU training data (Rasa NLU YAML, usable by a Rasa project as is).",
-        "# Labelling rules: data/training/GUIDELINES.md. Assembled by nlu/tools/assemble_training_data.py",
-        f"# from: {', '.join(sources)}. Edit here directly; re-run `tawasul train` (the hub retrains",
-        "# by itself when this file's hash changes).",
-        'version: "3.1"',
-        "nlu:",
+        "# Labelling rules: data/training/GUIDELINES.md. Assembled by nlu/tools/assemble_training_data.py from:",
+        *(f"#   {s}" for s in sources),
+        "# Edit here directly; re-run `tawasul train` (the hub retrains by itself when this file's hash changes).",
     ]
+    if heldout:
+        lines.append(
+            f"# Never add texts of the held-out evaluation set ({', '.join(heldout)}): tests/nlu checks it."
+        )
+    lines += ['version: "3.1"', "nlu:"]
     for intent in INTENTS:
         examples = by_intent.get(intent, [])
         if not examples:
@@ -74,17 +119,26 @@ def render(by_intent: dict[str, list[str]], sources: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("parts_dir", type=Path)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("sources", type=Path, nargs="+", help="directories of *.yml parts, or part files")
     parser.add_argument("--out", type=Path, default=Path("data/training/nlu.yml"))
+    parser.add_argument(
+        "--heldout",
+        type=Path,
+        action="append",
+        default=[],
+        help="an evaluation file never to train on (repeatable); overlapping texts are dropped",
+    )
     args = parser.parse_args(argv)
-    parts = sorted(args.parts_dir.glob("*.yml"))
+    exclude = heldout_keys(args.heldout)
+    parts = part_files(args.sources, args.heldout, exclude)
     if not parts:
-        print(f"no *.yml files in {args.parts_dir}", file=sys.stderr)
+        print(f"no *.yml files in {', '.join(map(str, args.sources))}", file=sys.stderr)
         return 1
-    by_intent, notes = assemble(parts)
+    by_intent, notes = assemble(parts, exclude)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render(by_intent, [p.name for p in parts]), encoding="utf-8")
+    names = [f"{p.parent.name}/{p.name}" for p in parts]
+    args.out.write_text(render(by_intent, names, [str(h) for h in args.heldout]), encoding="utf-8")
     for note in notes:
         print(note)
     short = False

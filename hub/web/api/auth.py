@@ -33,19 +33,16 @@ async def login(request: web.Request) -> web.StreamResponse:
 
     def check() -> tuple[str, Any, Any]:
         with runtime.db.session() as session:
-            user = people.authenticate(session, username, password)
-            token, row = people.open_session(session, user)
-            return (
-                token,
-                row,
-                {
-                    "id": user.id,
-                    "username": user.username,
-                    "name_ar": user.name_ar,
-                    "name_en": user.name_en,
-                    "role": user.role.value,
-                },
-            )
+            try:
+                user = people.authenticate(session, username, password)
+            except LoginFailed as exc:
+                failure = exc  # leave the block normally so the failure count is committed
+            else:
+                token, row = people.open_session(session, user)
+                about = {"id": user.id, "username": user.username, "name_ar": user.name_ar}
+                about |= {"name_en": user.name_en, "role": user.role.value}
+                return token, row, about
+        raise failure
 
     try:
         token, row, user = await asyncio.to_thread(check)

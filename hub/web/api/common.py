@@ -11,11 +11,12 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from hub.runtime import Runtime
+from ticket_core.people import Principal
 
 RUNTIME = web.AppKey("runtime", Runtime)
 Publish = Callable[[Sequence[int]], bool]
 PUBLISH_DELIVERY: web.AppKey[Publish] = web.AppKey("publish_delivery")
-PRINCIPAL = "tawasul.principal"
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 T = TypeVar("T")
 

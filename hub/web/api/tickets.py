@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -47,10 +46,7 @@ async def list_tickets(request: web.Request) -> web.StreamResponse:
     principal, scope = await asyncio.to_thread(_scope, request)
     q = request.query
     try:
-        after = None
-        if q.get("after"):
-            due, _, last = q["after"].partition("|")
-            after = (datetime.fromisoformat(due), int(last))
+        after = queries.decode_cursor(q["after"]) if q.get("after") else None
         tree = request.app[RUNTIME].org()
         units = tuple(tree.by_key[k].id for k in _CSV(q.get("unit", "")) if k in tree.by_key)
         flt = queries.TicketFilter(
