@@ -22,8 +22,9 @@ daily), so:
   and the JWKS synchronously with a short timeout (2.5 s per request). This blocks the loop, but
   only at start-up and at a key rotation; an unknown ``kid`` forces at most one fetch per
   5 minutes, so forged tokens with random key ids cannot turn the hub into a fetch amplifier;
-* keys older than a day are refreshed on a background thread while the cached ones keep serving,
-  so the steady state never waits on the network;
+* keys older than a day are refreshed on a background thread while the cached ones keep serving
+  (while Microsoft is unreachable, one attempt a minute), so the steady state never waits on the
+  network;
 * when no key set can be had at all the request gets 503 (``KeysUnavailable``), not 403: the
   message is not forged, we just cannot check it yet.
 
@@ -182,6 +183,7 @@ class OpenIdKeys:
         *,
         refresh_after_s: float = 24 * 3600,
         unknown_kid_cooldown_s: float = 300.0,
+        stale_retry_s: float = 60.0,
         failure_backoff_s: float = 5.0,
         timeout_s: float = 2.5,
         fetch_json: Callable[[str, float], Any] = _http_get_json,
@@ -189,6 +191,7 @@ class OpenIdKeys:
         self.metadata_url = metadata_url
         self.refresh_after_s = refresh_after_s
         self.unknown_kid_cooldown_s = unknown_kid_cooldown_s
+        self.stale_retry_s = stale_retry_s
         self.failure_backoff_s = failure_backoff_s
         self.timeout_s = timeout_s
         self._fetch_json = fetch_json
@@ -211,7 +214,9 @@ class OpenIdKeys:
         now = time.monotonic()
         key = self._keys.get(kid)
         if key is not None:
-            if self._fetched_at is not None and now - self._fetched_at > self.refresh_after_s:
+            stale = self._fetched_at is not None and now - self._fetched_at > self.refresh_after_s
+            # While Microsoft is unreachable, try again now and then, not on every request.
+            if stale and now - self._attempted_at > self.stale_retry_s:
                 self.refresh_in_background()
             return key
         if self._fetched_at is None:

@@ -7,6 +7,13 @@ class weights). Its decision scores become probabilities by a softmax with one t
 on cross-validated scores (temperature scaling), so `confidence` means what it says on held-out
 data; the same cross-validated probabilities choose the `uncertain` threshold.
 
+Optional (`ModelSpec(nb_alpha=...)`, off by default): a complement naive Bayes on the same
+features stacked with the SVM, score = SVM score + w · naive-Bayes log-likelihood, with w and the
+temperature fitted together on the cross-validated scores (least negative log-likelihood). Both
+members are linear in the features, so the stack compiles into the same single weight matrix and
+costs nothing at run time. It won on cross-validation and cross-source checks but not on the
+held-out set, so it is not the default (docs/nlu.md).
+
 scikit-learn is used here only; `train` compiles the fitted model into `nlu.classifier`'s
 numpy-only form, which is what the hub loads and runs.
 """
@@ -27,6 +34,7 @@ import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
+from sklearn.naive_bayes import ComplementNB
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
@@ -54,6 +62,8 @@ class ModelSpec:
     c: float = 0.5
     multi_class: str = "crammer_singer"
     min_df: int = 1
+    # Complement naive Bayes stacked with the SVM (its smoothing, e.g. 0.1); None: the SVM alone.
+    nb_alpha: float | None = None
 
     def features(self) -> FeatureUnion:
         parts: list[tuple[str, Any]] = [
@@ -97,6 +107,44 @@ class ModelSpec:
 
     def classifier(self) -> LinearSVC:
         return LinearSVC(C=self.c, class_weight="balanced", multi_class=self.multi_class)
+
+    def naive_bayes(self) -> ComplementNB | None:
+        return ComplementNB(alpha=self.nb_alpha) if self.nb_alpha else None
+
+
+def nb_scores(naive_bayes: ComplementNB, x: Any) -> np.ndarray:
+    """Complement naive Bayes joint log-likelihoods: linear in the features, one column per class."""
+    return np.asarray(x @ naive_bayes.feature_log_prob_.T, dtype=np.float64)
+
+
+def fit_stack(svm: np.ndarray, nb: np.ndarray, y_index: np.ndarray) -> tuple[float, float]:
+    """Temperature and naive-Bayes weight: softmax((svm + w·nb) / T) with the least held-out NLL.
+
+    Fitted as logits a·svm + b·nb with a > 0, b ≥ 0 (L-BFGS-B, analytic gradient); T = 1/a,
+    w = b/a. With w = 0 this is plain temperature scaling of the SVM.
+    """
+    from scipy.optimize import minimize  # training only; scikit-learn depends on scipy anyway
+
+    rows = np.arange(len(y_index))
+    # Centre each row: softmax ignores a per-row shift, and naive Bayes log-likelihoods carry a
+    # large one (the message's length), which would only slow the optimiser down.
+    svm = svm - svm.mean(axis=1, keepdims=True)
+    nb = nb - nb.mean(axis=1, keepdims=True)
+
+    def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
+        a, b = params
+        z = a * svm + b * nb
+        z = z - z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        p = np.exp(log_p)
+        p[rows, y_index] -= 1.0
+        grad = np.array([np.mean((p * svm).sum(axis=1)), np.mean((p * nb).sum(axis=1))])
+        return float(-log_p[rows, y_index].mean()), grad
+
+    start = np.array([1.0 / fit_temperature(svm, y_index), 0.0])
+    result = minimize(nll, start, jac=True, method="L-BFGS-B", bounds=[(1e-3, 1e3), (0.0, 1e3)])
+    a, b = (float(v) for v in result.x)
+    return 1.0 / a, b / a
 
 
 def fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
@@ -142,14 +190,29 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float 
 class CrossValidation:
     labels: tuple[str, ...]
     y: np.ndarray  # true label index per example
-    scores: np.ndarray  # out-of-fold decision scores
+    scores: np.ndarray  # out-of-fold scores of the model as compiled: SVM score + nb_weight · NB
     folds: int
+    temperature: float = 1.0  # fitted on `scores` (with nb_weight)
+    nb_weight: float = 0.0
+
+
+def _columns(s: np.ndarray, present: np.ndarray, n_classes: int, fill: float) -> np.ndarray:
+    """Scores of the classes seen in a fold's training part, placed in the columns of all classes."""
+    if s.ndim == 1:  # binary problem: sklearn returns one column
+        s = np.stack([-s, s], axis=1)
+    # A fold may miss a class in training only if stratification failed; map columns by class.
+    full = np.full((s.shape[0], n_classes), fill)
+    full[:, present] = s
+    return full
 
 
 def cross_validate(
     texts: Sequence[str], labels: Sequence[str], spec: ModelSpec, folds: int = 5, seed: int = 0
 ) -> CrossValidation | None:
-    """Out-of-fold decision scores with stratified k-fold; None when a class is too small to split."""
+    """Out-of-fold scores with stratified k-fold, and the calibration fitted on them.
+
+    None when a class is too small to split.
+    """
     classes = tuple(sorted(set(labels)))
     y = np.array([classes.index(lab) for lab in labels])
     smallest = int(np.bincount(y).min()) if len(classes) > 1 else 0
@@ -157,19 +220,24 @@ def cross_validate(
     if folds < 2:
         return None
     normalized = [normalize(t) for t in texts]
-    scores = np.zeros((len(texts), len(classes)))
+    svm = np.zeros((len(texts), len(classes)))
+    nb = np.zeros((len(texts), len(classes)))
     for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=seed).split(normalized, y):
         feats = spec.features()
         clf = spec.classifier()
-        clf.fit(feats.fit_transform([normalized[i] for i in train_idx]), y[train_idx])
-        s = clf.decision_function(feats.transform([normalized[i] for i in test_idx]))
-        if s.ndim == 1:  # binary problem: sklearn returns one column
-            s = np.stack([-s, s], axis=1)
-        # A fold may miss a class in training only if stratification failed; map columns by class.
-        full = np.full((len(test_idx), len(classes)), -10.0)
-        full[:, clf.classes_] = s
-        scores[test_idx] = full
-    return CrossValidation(classes, y, scores, folds)
+        x_train = feats.fit_transform([normalized[i] for i in train_idx])
+        x_test = feats.transform([normalized[i] for i in test_idx])
+        clf.fit(x_train, y[train_idx])
+        svm[test_idx] = _columns(clf.decision_function(x_test), clf.classes_, len(classes), -10.0)
+        bayes = spec.naive_bayes()
+        if bayes is not None:
+            bayes.fit(x_train, y[train_idx])
+            s = nb_scores(bayes, x_test)
+            nb[test_idx] = _columns(s, bayes.classes_, len(classes), float(s.min()) - 10.0)
+    if spec.naive_bayes() is None:
+        return CrossValidation(classes, y, svm, folds, fit_temperature(svm, y), 0.0)
+    temperature, weight = fit_stack(svm, nb, y)
+    return CrossValidation(classes, y, svm + weight * nb, folds, temperature, weight)
 
 
 def summarize(cv: CrossValidation, temperature: float, threshold: float) -> dict[str, Any]:
@@ -196,6 +264,8 @@ def summarize(cv: CrossValidation, temperature: float, threshold: float) -> dict
         "auto_routed_share": round(float(accepted.mean()), 4),
         "auto_routed_accuracy": round(float((pred == cv.y)[accepted].mean()), 4) if accepted.any() else None,
         "expected_calibration_error": round(expected_calibration_error(conf, pred == cv.y), 4),
+        "temperature": round(cv.temperature, 4),
+        "nb_weight": round(cv.nb_weight, 4),
         "per_class": per_class,
     }
 
@@ -210,8 +280,16 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return total
 
 
-def compile_model(features: FeatureUnion, classifier: LinearSVC) -> tuple[list[FeatureView], np.ndarray, np.ndarray]:
-    """The fitted vectorizers and SVM as numpy-only feature views and one weight matrix."""
+def compile_model(
+    features: FeatureUnion,
+    classifier: LinearSVC,
+    naive_bayes: ComplementNB | None = None,
+    nb_weight: float = 0.0,
+) -> tuple[list[FeatureView], np.ndarray, np.ndarray]:
+    """The fitted vectorizers and linear models as numpy-only feature views and one weight matrix.
+
+    Scores are the SVM's decision function plus `nb_weight` times the naive-Bayes log-likelihoods.
+    """
     views: list[FeatureView] = []
     offset = 0
     for name, vec in features.transformer_list:
@@ -227,6 +305,10 @@ def compile_model(features: FeatureUnion, classifier: LinearSVC) -> tuple[list[F
         intercept = np.array([-classifier.intercept_[0], classifier.intercept_[0]])
     else:
         intercept = np.asarray(classifier.intercept_, dtype=np.float64)
+    if naive_bayes is not None and nb_weight:
+        if list(naive_bayes.classes_) != list(classifier.classes_):
+            raise ValueError("the naive Bayes and the SVM were fitted on different classes")
+        coef = (coef.astype(np.float64) + nb_weight * naive_bayes.feature_log_prob_).astype(np.float32)
     return views, np.ascontiguousarray(coef.T), intercept
 
 
@@ -244,18 +326,23 @@ def train(
     started = time.perf_counter()
     cv = cross_validate(dataset.texts, dataset.labels, spec, folds=folds, seed=seed)
     if cv is not None:
-        temperature = fit_temperature(cv.scores, cv.y)
+        temperature, nb_weight = cv.temperature, cv.nb_weight
         probs = softmax(cv.scores, temperature)
         chosen = choose_threshold(probs.max(axis=1), probs.argmax(axis=1) == cv.y, target_accuracy)
     else:
-        temperature, chosen = 1.0, 0.5
+        # Too few examples to cross-validate: no calibration, and the SVM alone.
+        temperature, nb_weight, chosen = 1.0, 0.0, 0.5
     final_threshold = chosen if threshold is None else threshold
     summary = summarize(cv, temperature, final_threshold) if cv is not None else None
     feats = spec.features()
     clf = spec.classifier()
     normalized = [normalize(t) for t in dataset.texts]
-    clf.fit(feats.fit_transform(normalized), list(dataset.labels))
-    views, weights, intercept = compile_model(feats, clf)
+    x = feats.fit_transform(normalized)
+    clf.fit(x, list(dataset.labels))
+    bayes = spec.naive_bayes() if nb_weight else None
+    if bayes is not None:
+        bayes.fit(x, list(dataset.labels))
+    views, weights, intercept = compile_model(feats, clf, bayes, nb_weight)
     model = IntentClassifier(
         views=views,
         weights=weights,
@@ -272,12 +359,13 @@ def train(
         cv=summary,
     )
     log.info(
-        "nlu.train examples=%d labels=%d seconds=%.1f threshold=%.2f temperature=%.3f",
+        "nlu.train examples=%d labels=%d seconds=%.1f threshold=%.2f temperature=%.3f nb_weight=%.3f",
         model.n_examples,
         len(model.labels),
         time.perf_counter() - started,
         model.threshold,
         temperature,
+        nb_weight,
     )
     return model
 

@@ -75,6 +75,7 @@ class IntakeOutcome:
     ticket_number: str | None = None
     outbox_ids: list[int] = field(default_factory=list)
     intent: str | None = None
+    to_assign: tuple[int, int] | None = None  # (ticket id, unit id) of a ticket this row opened
 
 
 @dataclass(frozen=True)
@@ -165,10 +166,33 @@ class IntakePipeline:
         outcomes = {i: IntakeOutcome(i, "skipped") for i in chunk}
         with self.db.session() as session:
             claimed = inbox.claim_many(session, chunk)  # rows done meanwhile or held elsewhere drop out
+            # Who is writing, for every row first, in one global order: conversation locks are then
+            # always taken in the same order by every worker, so two chunks cannot deadlock.
+            now = utcnow()
+            order = sorted(claimed, key=lambda i: _conversation_key(events[i]))
+            contacts = {i: self._contact(session, events[i], analyses[i], now) for i in order}
             for inbox_id in claimed:
-                outcomes[inbox_id] = self._handle(session, inbox_id, events[inbox_id], analyses[inbox_id])
+                outcomes[inbox_id] = self._handle(
+                    session, inbox_id, events[inbox_id], analyses[inbox_id], contacts[inbox_id], now
+                )
             inbox.mark_done_many(session, claimed)
+        # Assignment takes locks on the unit's coordinators: in its own short transaction per
+        # ticket, after the chunk committed, so it never holds them while the chunk's rows wait.
+        for outcome in outcomes.values():
+            if outcome.to_assign is not None:
+                self._assign(*outcome.to_assign)
         return outcomes
+
+    def _contact(self, session: Session, event: InboundEvent, analysis: AnalysisLike | None, now: datetime) -> Contact:
+        language = reply_language(analysis.language if analysis else event.language_hint)
+        return identities.resolve(session, event, language=language, now=now)
+
+    def _assign(self, ticket_id: int, unit_id: int) -> None:
+        try:
+            with self.db.session() as session:
+                assignment.assign(session, ticket_id, unit_id)
+        except Exception:  # the ticket is safe in its unit's queue; the SLA sweep assigns it later
+            log.warning("assignment deferred to the sweep ticket_id=%s", ticket_id, exc_info=True)
 
     def _failed(self, inbox_id: int, exc: Exception) -> IntakeOutcome:
         with self.db.session() as session:
@@ -190,14 +214,21 @@ class IntakePipeline:
     # --- decisions ------------------------------------------------------------------------------
 
     def _handle(
-        self, session: Session, inbox_id: int, event: InboundEvent, analysis: AnalysisLike | None
+        self,
+        session: Session,
+        inbox_id: int,
+        event: InboundEvent,
+        analysis: AnalysisLike | None,
+        contact: Contact,
+        now: datetime,
     ) -> IntakeOutcome:
         language = reply_language(analysis.language if analysis else event.language_hint)
-        now = utcnow()
-        contact = identities.resolve(session, event, language=language, now=now)
         outcome = IntakeOutcome(inbox_id, "processed", intent=analysis.intent if analysis else None)
         decision = self._decide(session, contact, event, analysis, language, now)
         ticket = decision.ticket
+        if decision.opened:
+            assert ticket is not None
+            outcome.to_assign = (ticket.id, ticket.unit.id)
         messages.record_inbound(
             session,
             contact.conversation_id,
@@ -247,7 +278,7 @@ class IntakePipeline:
             if current is not None:
                 return Decision(current, "ack_attached", current)
             ticket = self._open(session, contact, "inquiry", event, None, triage=True)
-            return Decision(ticket, "attachment_ack", ticket)
+            return Decision(ticket, "attachment_ack", ticket, opened=True)
 
         intent = analysis.intent
         if intent == "ticket_status":
@@ -273,7 +304,7 @@ class IntakePipeline:
         triage = analysis.uncertain or intent not in CATEGORIES
         ticket = self._open(session, contact, category, event, analysis, triage=triage, route=route)
         key = {"handoff": "handoff_ack"}.get(intent, "ack_new_ticket")
-        return Decision(ticket, key, ticket)
+        return Decision(ticket, key, ticket, opened=True)
 
     def _same_request(
         self,
@@ -317,18 +348,14 @@ class IntakePipeline:
             service_key=route.service,
         )
         ticket = tickets.open_ticket(
-            session, contact, route.unit, spec, calendar=self.calendar, working_days=self.settings.working_days
-        )
-        audit.record(
             session,
-            "ticket.routed",
-            ticket_id=ticket.id,
-            unit=route.unit.key,
-            rule=route.rule,
-            service=route.service,
-            entity=route.entity,
+            contact,
+            route.unit,
+            spec,
+            calendar=self.calendar,
+            working_days=self.settings.working_days,
+            why={"rule": route.rule, "service": route.service, "entity": route.entity},
         )
-        assignment.assign(session, ticket.id, route.unit.id)
         return ticket
 
     def _status(
@@ -417,6 +444,11 @@ class Decision:
     ticket: TicketView | None  # the ticket the message belongs to
     reply: str | None = None  # the template the bot answers with, if it answers
     about: TicketView | None = None  # the ticket the reply talks about
+    opened: bool = False  # the ticket is new (it still needs a coordinator)
+
+
+def _conversation_key(event: InboundEvent) -> tuple[str, str, str, str]:
+    return (event.channel, event.account_ref, event.user_ref, event.thread_ref)
 
 
 # A message within this time of the conversation's last ticket activity continues that ticket.

@@ -39,36 +39,42 @@ _QUEUED = [s.value for s in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStat
 
 
 def pick_coordinator(session: Session, unit_id: int) -> int | None:
-    """The on-duty coordinator of ``unit_id`` with the fewest open tickets, under the unit's cap."""
+    """The on-duty coordinator of ``unit_id`` with the fewest open tickets, under the unit's cap.
+
+    One statement reads every coordinator of the unit with their load; on PostgreSQL it also locks
+    their membership rows (in id order, the same in every transaction, so two assigners serialise
+    without deadlocking and cannot both fill the last free slot).
+    """
     conn = session.connection()
-    cap = conn.execute(select(_units.c.coordinator_cap).where(_units.c.id == unit_id)).scalar_one()
     load = (
         select(func.count())
         .select_from(_tickets)
         .where(_tickets.c.assignee_id == _members.c.user_id, _tickets.c.status.in_(_LOAD))
         .scalar_subquery()
     )
-    candidates = (
-        select(_members.c.id, _members.c.user_id, load.label("load"))
-        .join(_users, _users.c.id == _members.c.user_id)
-        .where(
-            _members.c.unit_id == unit_id,
-            _members.c.role == MemberRole.COORDINATOR.value,
-            _users.c.on_duty.is_(True),
-            _users.c.is_active.is_(True),
+    query = (
+        select(
+            _members.c.id,
+            _members.c.user_id,
+            _members.c.last_assigned_at,
+            load.label("load"),
+            _units.c.coordinator_cap,
+            (_users.c.on_duty & _users.c.is_active).label("available"),
         )
-        # Round robin on ties: never-assigned first, then the one assigned longest ago.
-        .order_by(load, _members.c.last_assigned_at.is_not(None), _members.c.last_assigned_at, _members.c.id)
+        .join(_users, _users.c.id == _members.c.user_id)
+        .join(_units, _units.c.id == _members.c.unit_id)
+        .where(_members.c.unit_id == unit_id, _members.c.role == MemberRole.COORDINATOR.value)
+        .order_by(_members.c.id)
     )
     if conn.dialect.name == "postgresql":
-        # Serialise choices within the unit so two workers cannot both fill the last free slot.
-        candidates = candidates.with_for_update(of=_members)
-    for member_id, user_id, current in conn.execute(candidates):
-        if current < cap:
-            conn.execute(update(_members).where(_members.c.id == member_id).values(last_assigned_at=utcnow()))
-            return int(user_id)
-        break
-    return None
+        query = query.with_for_update(of=_members)
+    rows = [r for r in conn.execute(query).all() if r.available and r.load < r.coordinator_cap]
+    if not rows:
+        return None
+    # Fewest open tickets; round robin on ties (never assigned first, then assigned longest ago).
+    best = min(rows, key=lambda r: (r.load, r.last_assigned_at is not None, r.last_assigned_at or utcnow(), r.id))
+    conn.execute(update(_members).where(_members.c.id == best.id).values(last_assigned_at=utcnow()))
+    return int(best.user_id)
 
 
 def assign(

@@ -113,7 +113,9 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
     )
     find = select(_conversations.c.id, _conversations.c.state).where(conversation_key)
     if dialect == "postgresql":
-        find = find.with_for_update()
+        # NO KEY UPDATE: orders this citizen's messages without blocking inserts that merely
+        # reference the conversation (foreign-key checks take KEY SHARE locks).
+        find = find.with_for_update(key_share=True)
     row = conn.execute(find).first()
     new = False
     if row is None:

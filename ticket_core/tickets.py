@@ -78,6 +78,7 @@ def open_ticket(
     calendar: BusinessCalendar,
     working_days: int,
     actor: str = audit.SYSTEM,
+    why: dict[str, Any] | None = None,
 ) -> TicketView:
     """Open a ticket on ``contact``'s conversation in ``unit``, due ``working_days`` working days from now."""
     now = utcnow()
@@ -118,6 +119,7 @@ def open_ticket(
         unit=unit.key,
         needs_triage=spec.needs_triage,
         due_at=due_at.isoformat(),
+        **(why or {}),  # how the ticket was routed (rule, sub-service, entity): one event, not two
     )
     return TicketView(
         ticket_id, number, contact.beneficiary_id, spec.category, TicketStatus.NEW, 0, due_at, unit, None, False, now

@@ -19,7 +19,7 @@ import click
 import nlu
 from hub.config import Settings
 from nlu.data import TrainingDataError, default_training_data, load_dataset
-from nlu.evaluate import EvaluationError, evaluate, format_evaluation
+from nlu.evaluate import EvaluationError, evaluate, evaluate_heldout, format_evaluation, format_heldout
 from nlu.model import save_model, train
 from nlu.types import CATEGORIES
 
@@ -87,6 +87,8 @@ def train_command(data_path: Path | None, out_path: Path | None, folds: int, thr
     click.echo(f"training data sha256 {dataset.sha256}")
     counts = dataset.counts()
     click.echo("examples per intent: " + ", ".join(f"{k}={counts[k]}" for k in model.labels))
+    nb_weight = (model.cv or {}).get("nb_weight")
+    stack = f", naive-Bayes weight {nb_weight}" if nb_weight else ""
     if model.cv:
         cv = model.cv
         click.echo(
@@ -99,7 +101,7 @@ def train_command(data_path: Path | None, out_path: Path | None, folds: int, thr
             f"{cv['auto_routed_share']:.0%} auto-routed with accuracy {cv['auto_routed_accuracy']}"
         )
     click.echo(
-        f"threshold {model.threshold}, temperature {model.temperature:.3f}, scikit-learn {model.sklearn_version}"
+        f"threshold {model.threshold}, temperature {model.temperature:.3f}{stack}, scikit-learn {model.sklearn_version}"
     )
     click.echo(f"artifact written to {out_path}")
 
@@ -161,14 +163,31 @@ def classify_command(
 
 @click.command("nlu-eval")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
-@click.option("--folds", default=5, show_default=True)
+@click.option(
+    "--test",
+    "test_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Train on PATH and score this held-out file (Rasa YAML or CSV) instead of cross-validating. "
+    "With the five labels inquiry/complaint/suggestion/consultation/other, dialogue intents count as other.",
+)
+@click.option("--folds", default=5, show_default=True, help="Cross-validation folds (with --test: for calibration).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def nlu_eval_command(path: Path | None, folds: int, seed: int, as_json: bool) -> None:
-    """Cross-validated per-class report and confusion matrix for a Rasa-YAML or CSV (text,label) file."""
+def nlu_eval_command(path: Path | None, test_path: Path | None, folds: int, seed: int, as_json: bool) -> None:
+    """Cross-validated per-class report and confusion matrix for a Rasa-YAML or CSV (text,label) file.
+
+    With --test TESTPATH: train on PATH exactly as `tawasul train` does and report on TESTPATH
+    (per-class P/R/F1, macro-F1, accuracy, confusion matrix, share routed automatically and its
+    accuracy at the model's uncertainty threshold).
+    """
     _utf8_stdout()
     try:
         dataset = load_dataset(path or default_training_data())
+        if test_path is not None:
+            held = evaluate_heldout(dataset, load_dataset(test_path), folds=folds, seed=seed)
+            click.echo(_dumps(held.to_json()) if as_json else format_heldout(held))
+            return
         ev = evaluate(dataset, folds=folds, seed=seed)
     except (TrainingDataError, EvaluationError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -104,9 +104,7 @@ def render(by_intent: dict[str, list[str]], sources: list[str], heldout: list[st
         "# Edit here directly; re-run `tawasul train` (the hub retrains by itself when this file's hash changes).",
     ]
     if heldout:
-        lines.append(
-            f"# Never add texts of the held-out evaluation set ({', '.join(heldout)}): tests/nlu checks it."
-        )
+        lines.append(f"# Never add texts of the held-out evaluation set ({', '.join(heldout)}): tests/nlu checks it.")
     lines += ['version: "3.1"', "nlu:"]
     for intent in INTENTS:
         examples = by_intent.get(intent, [])

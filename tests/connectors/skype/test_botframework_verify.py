@@ -172,7 +172,7 @@ def test_a_rotated_key_is_picked_up_by_refetching_on_its_unknown_kid(fake: FakeB
 
 
 def test_stale_keys_are_refreshed_in_the_background_while_still_serving(fake: FakeBotFramework) -> None:
-    keys = OpenIdKeys(fake.openid_url, refresh_after_s=0)
+    keys = OpenIdKeys(fake.openid_url, refresh_after_s=0, stale_retry_s=0)
     connector = BotFrameworkConnector(
         APP_ID, APP_PASSWORD, openid_url=fake.openid_url, token_url=fake.token_url, keys=keys
     )
@@ -211,3 +211,13 @@ def test_the_body_is_only_read_after_the_token_is_authenticated(
         verify(connector, b"{not json", forged)  # a stranger learns nothing about our parser
     with pytest.raises(PayloadInvalid):
         verify(connector, b"{not json", good)
+
+
+def test_a_failing_refresh_is_retried_now_and_then_not_on_every_request(fake: FakeBotFramework) -> None:
+    keys = OpenIdKeys(fake.openid_url, refresh_after_s=0, stale_retry_s=3600)
+    connector = BotFrameworkConnector(
+        APP_ID, APP_PASSWORD, openid_url=fake.openid_url, token_url=fake.token_url, keys=keys
+    )
+    for _ in range(5):
+        verify(connector, *signed(fake))  # stale from the start, but just attempted: served from the cache
+    assert keys._background is None and fake.jwks_fetches == 1
