@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 LANGUAGES = ("ar", "en")
-_VOCABULARY = ("categories", "statuses", "weekdays", "months")
+_VOCABULARY = ("categories", "statuses", "buttons", "weekdays", "months")
 
 
 class TemplateError(ValueError):

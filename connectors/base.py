@@ -116,7 +116,15 @@ class InboundEvent:
     phone: str | None = None  # only when the platform itself asserts it (WhatsApp, portal)
     email: str | None = None
     postback: str | None = None  # button payload for POSTBACK events
+    # The platform's id of this message when it differs from the dedupe key (Telegram: message_id,
+    # not update_id); replies quote it. None means the event id is the message id.
+    message_ref: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def reply_target(self) -> str:
+        """The id a reply should quote (or thread under) on the platform."""
+        return self.message_ref or self.event_id
 
     def to_record(self) -> dict[str, Any]:
         """JSON-safe form for the inbox (``raw`` is stored separately). Hand-written rather than
@@ -137,6 +145,7 @@ class InboundEvent:
             "phone": self.phone,
             "email": self.email,
             "postback": self.postback,
+            "message_ref": self.message_ref,
         }
 
     @classmethod

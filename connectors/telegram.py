@@ -133,6 +133,7 @@ class TelegramConnector(Connector):
             text=str(msg.get("text") or msg.get("caption") or ""),
             attachments=_attachments(msg),
             reply_to_ref=str(reply_to["message_id"]) if isinstance(reply_to, dict) else None,
+            message_ref=str(msg["message_id"]) if "message_id" in msg else None,
             language_hint=sender.get("language_code"),
             phone=phone,
             raw=update,

@@ -2,36 +2,24 @@
 owner of a ticket that the citizen wrote again.
 
 Ratings arrive as button presses (``rating:<score>:<ticket>``) or, while the conversation waits for
-one, as a bare digit in any script («٤»). A low rating, and a random sample of answers, go to the
-supervisors' quality-review queue.
+one, as a bare digit in any script («٤», see bots/dialogue.py). A low rating, and a random sample of
+answers, go to the supervisors' quality-review queue.
 """
 
 from __future__ import annotations
 
 import random
-import re
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bots.templates import ReplyBook
-from ticket_core import outbox, quality
+from ticket_core import audit, outbox, quality
 from ticket_core.identities import Contact, contact_for_conversation
 from ticket_core.models import Conversation, ConversationState, Notification, Ticket, TicketStatus, table, utcnow
 from ticket_core.quality import RatingOutcome
 from ticket_core.sla import SlaPolicy
 from ticket_core.tickets import TicketView
-
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-_RATING = re.compile(r"^\s*([1-5])\s*(?:/\s*5)?\s*[.!]?\s*$")
-
-
-def rating_in(text: str | None) -> int | None:
-    """A 1-5 score written on its own ("4", "٤", "4/5"), else None."""
-    if not text:
-        return None
-    match = _RATING.match(text.translate(_DIGITS))
-    return int(match.group(1)) if match else None
 
 
 def ask_for_rating(session: Session, ticket: Ticket, replies: ReplyBook, *, language: str) -> int:
@@ -83,6 +71,28 @@ def rate(session: Session, ticket: Ticket, score: int, *, channel: str, policy: 
     if conversation is not None and conversation.state is ConversationState.AWAITING_RATING:
         conversation.state = ConversationState.BOT
     return outcome
+
+
+def change_state(session: Session, contact: Contact, state: str, *, ticket: TicketView | None, reason: str) -> None:
+    """Move the conversation to ``state``: audited, and pushed to whoever holds its ticket."""
+    conversations = table(Conversation)
+    session.connection().execute(
+        update(conversations)
+        .where(conversations.c.id == contact.conversation_id)
+        .values(state=state, updated_at=utcnow())
+    )
+    audit.record(
+        session,
+        "conversation.state",
+        actor="citizen" if reason != "idle" else audit.SYSTEM,
+        ticket_id=ticket.id if ticket else None,
+        conversation_id=contact.conversation_id,
+        reason=reason,
+        to=state,
+        **{"from": contact.state},
+    )
+    if ticket is not None:
+        tell_owner(session, ticket, kind=f"conversation_{state}")
 
 
 def tell_owner(session: Session, ticket: TicketView, *, kind: str) -> None:

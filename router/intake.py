@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bots import dialogue
 from bots.templates import ReplyBook, reply_language
 from connectors.base import EventKind, InboundEvent
 from router import followups
@@ -68,6 +69,20 @@ class AnalysisLike(Protocol):
 AnalyseMany = Callable[[list[str]], Sequence[AnalysisLike]]
 
 
+class FaqMatch(Protocol):
+    """What the pipeline needs from a knowledge-base match (bots/faq.py)."""
+
+    @property
+    def entry_id(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
+
+
+FaqLookup = Callable[[str, str], "FaqMatch | None"]
+
+
 @dataclass
 class IntakeOutcome:
     inbox_id: int
@@ -98,6 +113,7 @@ class IntakePipeline:
         router: Router,
         context: Callable[[], actions.Context],
         settings: IntakeSettings,
+        faq: FaqLookup | None = None,
     ) -> None:
         self.db = db
         self.analyse_many = analyse_many
@@ -105,6 +121,7 @@ class IntakePipeline:
         self.calendar = calendar
         self.router = router
         self.context = context  # calendar, SLA policy and escalation ladder, for objections
+        self.faq: FaqLookup = faq or (lambda _text, _language: None)
         self.settings = settings
 
     def process(self, inbox_id: int) -> IntakeOutcome:
@@ -244,7 +261,7 @@ class IntakePipeline:
         if ticket is not None:
             outcome.ticket_number = ticket.number
         if decision.reply is not None:
-            outcome.outbox_ids.append(self._reply(session, contact, decision.about, decision.reply, language))
+            outcome.outbox_ids.append(self._reply(session, contact, decision, language, reply_to=event.reply_target))
         return outcome
 
     def _decide(
@@ -256,40 +273,103 @@ class IntakePipeline:
         language: str,
         now: datetime,
     ) -> Decision:
-        """Which ticket the message belongs to, and which reply the bot sends (if any)."""
+        """Gather the facts, let the bot plan (bots/dialogue.py), carry the plan out."""
         current = None if contact.new_conversation else tickets.open_ticket_in(session, contact.conversation_id)
         if current is not None and current.paused:
             self._resume(session, current, now)  # the citizen answered: the SLA clock runs again
+        faq = None
+        if contact.state != ConversationState.HUMAN.value and analysis is not None and event.kind is EventKind.MESSAGE:
+            faq = self.faq(event.text, language)
+        situation = dialogue.Situation(
+            state=contact.state,
+            text=event.text,
+            postback=event.postback if event.kind is EventKind.POSTBACK else None,
+            has_attachments=bool(event.attachments),
+            analysis=analysis,
+            faq=faq,
+            open_for_business=self.calendar.is_open(now),
+            now=now,
+        )
+        plan = dialogue.plan(situation)
+        decision = self._carry_out(plan, session, contact, event, analysis, current, faq, language, now)
+        new_state = decision.state or (contact.state if plan.keep_state else ConversationState.BOT.value)
+        if new_state != contact.state:
+            followups.change_state(session, contact, new_state, ticket=decision.ticket, reason=plan.step.value)
+        return decision
 
-        if contact.state == ConversationState.HUMAN.value:
-            # A coordinator owns this conversation: the bot says nothing; the owner is told.
+    def _carry_out(
+        self,
+        plan: dialogue.Plan,
+        session: Session,
+        contact: Contact,
+        event: InboundEvent,
+        analysis: AnalysisLike | None,
+        current: TicketView | None,
+        faq: FaqMatch | None,
+        language: str,
+        now: datetime,
+    ) -> Decision:
+        step = dialogue.Step
+        if plan.step is step.SILENT:
             if current is not None:
                 followups.tell_owner(session, current, kind="citizen_message")
             return Decision(current)
+        if plan.step is step.KEEP:
+            return Decision(current)
+        if plan.step is step.SMALL_TALK:
+            return Decision(current, plan.argument or "other", None)
+        if plan.step is step.STATUS:
+            assert analysis is not None
+            key, about = self._status(session, contact, analysis, current)
+            return Decision(current, key, about)
+        if plan.step is step.FAQ:
+            assert faq is not None
+            return Decision(
+                current,
+                "faq_answer",
+                None,
+                values={"answer": faq.answer, "question": faq.question},
+                buttons=(("yes", f"faq:yes:{faq.entry_id}"), ("no", f"faq:no:{event.event_id}")),
+                faq=faq.entry_id,
+            )
+        if plan.step is step.FAQ_HELPED:
+            audit.record(
+                session, "faq.helped", actor="citizen", conversation_id=contact.conversation_id, entry=plan.argument
+            )
+            return Decision(current, "faq_thanks", None)
+        if plan.step is step.FAQ_NOT_HELPED:
+            audit.record(session, "faq.not_helped", actor="citizen", conversation_id=contact.conversation_id)
+            return self._ticket_from_earlier(session, contact, plan.argument, current, language, now)
+        if plan.step is step.RATE:
+            score, _, number = (plan.argument or "").partition(":")
+            return self._rate(session, contact, int(score), number or None, now)
+        if plan.step is step.OBJECTION_ASK:
+            numbers = [e.value for e in analysis.entities if e.type == "ticket_number"] if analysis else []
+            return self._objection_ask(session, contact, plan.argument or (numbers[0] if numbers else None), now)
+        if plan.step is step.OBJECTION:
+            return self._object(session, contact, plan.argument, now)
+        if plan.step is step.OBJECTION_CANCELLED:
+            return Decision(current, "objection_cancelled", None)
+        if plan.step is step.HANDOFF:
+            return self._handoff(session, contact, event, analysis, current, now)
+        return self._ticket(session, contact, event, analysis, current, now)
 
-        if event.kind is EventKind.POSTBACK:
-            return self._button(session, contact, event.postback or "", current, now)
-        if contact.state == ConversationState.AWAITING_RATING.value and analysis is not None:
-            score = followups.rating_in(event.text)
-            if score is not None:
-                return self._rate(session, contact, score, None, now)
-
-        if analysis is None:  # attachments only
+    def _ticket(
+        self,
+        session: Session,
+        contact: Contact,
+        event: InboundEvent,
+        analysis: AnalysisLike | None,
+        current: TicketView | None,
+        now: datetime,
+    ) -> Decision:
+        """Add to the citizen's open request on the same topic, or open a new one."""
+        if analysis is None:  # attachments only: a person must look
             if current is not None:
                 return Decision(current, "ack_attached", current)
             ticket = self._open(session, contact, "inquiry", event, None, triage=True)
             return Decision(ticket, "attachment_ack", ticket, opened=True)
-
         intent = analysis.intent
-        if intent == "ticket_status":
-            key, about = self._status(session, contact, analysis, current)
-            return Decision(current, key, about)
-        if intent == "objection":
-            numbers = [e.value for e in analysis.entities if e.type == "ticket_number"]
-            return self._object(session, contact, numbers[0] if numbers else None, now)
-        if intent in ("greeting", "thanks", "other") and not analysis.uncertain:
-            return Decision(current, intent, None)
-
         category = intent if intent in CATEGORIES else _best_category(analysis)
         route = self.router.route(
             category=category, entities=analysis.entities, text=event.text, urgent=_urgent(analysis)
@@ -300,11 +380,58 @@ class IntakePipeline:
             audit.record(session, "ticket.message_added", ticket_id=same.id, conversation_id=contact.conversation_id)
             followups.tell_owner(session, same, kind="citizen_message")
             return Decision(same, "ack_attached", same)
-        # Uncertain messages and the dialogue intents that need a person go to human triage.
+        # Uncertain messages and intents that are not a category go to human triage.
         triage = analysis.uncertain or intent not in CATEGORIES
         ticket = self._open(session, contact, category, event, analysis, triage=triage, route=route)
-        key = {"handoff": "handoff_ack"}.get(intent, "ack_new_ticket")
-        return Decision(ticket, key, ticket, opened=True)
+        return Decision(ticket, "ack_new_ticket", ticket, opened=True, after_hours=not self.calendar.is_open(now))
+
+    def _ticket_from_earlier(
+        self,
+        session: Session,
+        contact: Contact,
+        event_id: str | None,
+        current: TicketView | None,
+        language: str,
+        now: datetime,
+    ) -> Decision:
+        """The FAQ answer did not help: the question it answered becomes a ticket."""
+        earlier = inbox.find_event(session, contact.channel, contact.account_ref, event_id) if event_id else None
+        if earlier is None or not earlier.text.strip():
+            return Decision(current, "faq_ask_details", None)
+        [analysis] = self.analyse_many([earlier.text])
+        return self._ticket(session, contact, earlier, analysis, current, now)
+
+    def _handoff(
+        self,
+        session: Session,
+        contact: Contact,
+        event: InboundEvent,
+        analysis: AnalysisLike | None,
+        current: TicketView | None,
+        now: datetime,
+    ) -> Decision:
+        """A person takes over: the request is queued for a coordinator and the bot goes quiet."""
+        ticket = current
+        opened = False
+        if ticket is None:
+            ticket = self._open(session, contact, "inquiry", event, analysis, triage=True)
+            opened = True
+        followups.tell_owner(session, ticket, kind="handoff_requested")
+        if self.calendar.is_open(now):
+            waiting = tickets.waiting_ahead(session, ticket)
+            return Decision(
+                ticket, "handoff_ack_open", ticket, opened=opened, values={"waiting": waiting}, state="human"
+            )
+        opening = self.replies.date(self.calendar.next_opening(now), contact_language(contact, analysis))
+        time_of_day = self.calendar.opening.strftime("%H:%M")
+        return Decision(
+            ticket,
+            "handoff_ack_closed",
+            ticket,
+            opened=opened,
+            values={"opening": f"{opening} {time_of_day}"},
+            state="human",
+        )
 
     def _same_request(
         self,
@@ -377,20 +504,6 @@ class IntakePipeline:
         audit.record(session, "ticket.status_viewed", actor="citizen", ticket_id=ticket.id)
         return "status_found", ticket
 
-    def _button(
-        self, session: Session, contact: Contact, payload: str, current: TicketView | None, now: datetime
-    ) -> Decision:
-        """Buttons the hub sent: ratings ("rating:4:<ticket>") and objections ("objection:<ticket>")."""
-        kind, _, rest = payload.partition(":")
-        if kind == "rating":
-            score_text, _, number = rest.partition(":")
-            score = followups.rating_in(score_text)
-            if score is not None:
-                return self._rate(session, contact, score, number or None, now)
-        if kind == "objection":
-            return self._object(session, contact, rest or None, now)
-        return Decision(current)  # unknown buttons are kept on the open ticket for the coordinator
-
     def _rate(self, session: Session, contact: Contact, score: int, number: str | None, now: datetime) -> Decision:
         ticket = followups.rated_ticket(session, contact, number)
         if ticket is None:
@@ -398,6 +511,25 @@ class IntakePipeline:
         outcome = followups.rate(session, ticket, score, channel=contact.channel, policy=self.context().policy)
         view = tickets.find_by_number(session, ticket.number)
         return Decision(view, "csat_thanks_low" if outcome.queued_for_review else "csat_thanks", view)
+
+    def _objection_ask(self, session: Session, contact: Contact, number: str | None, now: datetime) -> Decision:
+        """Confirm before filing an objection: it escalates the ticket, so it must be meant."""
+        ticket = objections.objectable_ticket(session, contact.beneficiary_id, number)
+        if ticket is None:
+            return Decision(None, "objection_no_ticket", None)
+        try:
+            objections.check(ticket, self.context(), now=now)
+        except objections.ObjectionRefused as refused:
+            view = tickets.find_by_number(session, ticket.number)
+            return Decision(view, f"objection_refused_{refused.code}", view)
+        view = tickets.find_by_number(session, ticket.number)
+        return Decision(
+            view,
+            "objection_confirm",
+            view,
+            buttons=(("yes", f"objection:yes:{ticket.number}"), ("no", "objection:no")),
+            state=ConversationState.AWAITING_OBJECTION_CONFIRM.value,
+        )
 
     def _object(self, session: Session, contact: Contact, number: str | None, now: datetime) -> Decision:
         ticket = objections.objectable_ticket(session, contact.beneficiary_id, number)
@@ -418,8 +550,13 @@ class IntakePipeline:
             actions.resume(session, row, self.context(), now=now)
             session.flush()
 
-    def _reply(self, session: Session, contact: Contact, ticket: TicketView | None, key: str, language: str) -> int:
-        values: dict[str, object] = {"days": self.settings.working_days}
+    def _reply(
+        self, session: Session, contact: Contact, decision: Decision, language: str, *, reply_to: str | None
+    ) -> int:
+        ticket = decision.about
+        key = decision.reply
+        assert key is not None
+        values: dict[str, object] = {"days": self.settings.working_days, **decision.values}
         if ticket is not None:
             values.update(
                 number=ticket.number,
@@ -430,13 +567,27 @@ class IntakePipeline:
                 due_date=self.replies.date(ticket.due_at, language),
             )
         text = self.replies.render(key, language, **values)
-        return outbox.enqueue(
-            session,
-            contact,
-            text,
-            ticket_id=ticket.id if ticket else None,
-            content={"template": key, "ticket_number": ticket.number if ticket else None},
-        )
+        if decision.after_hours:
+            opening = self.calendar.next_opening(utcnow())
+            text += "\n\n" + self.replies.render(
+                "out_of_hours",
+                language,
+                opening=f"{self.replies.date(opening, language)} {self.calendar.opening.strftime('%H:%M')}",
+            )
+        buttons = [
+            {"title": self.replies.word("buttons", word, language), "payload": payload}
+            for word, payload in decision.buttons
+        ]
+        content: dict[str, object] = {
+            "template": key,
+            "ticket_number": ticket.number if ticket else None,
+            "reply_to": reply_to,
+        }
+        if buttons:
+            content["buttons"] = buttons
+        if decision.faq:
+            content["faq"] = decision.faq
+        return outbox.enqueue(session, contact, text, ticket_id=ticket.id if ticket else None, content=content)
 
 
 @dataclass(frozen=True)
@@ -445,6 +596,15 @@ class Decision:
     reply: str | None = None  # the template the bot answers with, if it answers
     about: TicketView | None = None  # the ticket the reply talks about
     opened: bool = False  # the ticket is new (it still needs a coordinator)
+    values: dict[str, object] = field(default_factory=dict)  # more template values
+    buttons: tuple[tuple[str, str], ...] = ()  # (vocabulary word, payload)
+    state: str | None = None  # the conversation's next state, when the step sets one
+    after_hours: bool = False  # add when a person will pick the request up
+    faq: str | None = None  # the FAQ entry answered
+
+
+def contact_language(contact: Contact, analysis: AnalysisLike | None) -> str:
+    return reply_language(analysis.language if analysis else None)
 
 
 def _conversation_key(event: InboundEvent) -> tuple[str, str, str, str]:

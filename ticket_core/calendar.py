@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +45,8 @@ class BusinessCalendar:
     hijri: tuple[tuple[tuple[int, int], tuple[int, int], str, str], ...] = ()
     added: dict[date, tuple[str, str]] = field(default_factory=dict)
     removed: frozenset[date] = frozenset()
+    opening: time = time(7, 30)
+    closing: time = time(14, 30)
     _by_year: dict[int, tuple[Holiday, ...]] = field(default_factory=dict, repr=False)
     _off_days: dict[int, frozenset[date]] = field(default_factory=dict, repr=False)
 
@@ -77,7 +79,14 @@ class BusinessCalendar:
             for item in overrides.get("add") or []
         }
         removed = frozenset(_as_date(d) for d in overrides.get("remove") or [])
-        return cls(ZoneInfo(data.get("timezone", "Asia/Riyadh")), weekend, fixed, hijri, added, removed)
+        hours = data.get("working_hours") or {}
+        opening = time.fromisoformat(str(hours.get("start", "07:30")))
+        closing = time.fromisoformat(str(hours.get("end", "14:30")))
+        if closing <= opening:
+            raise ValueError("working_hours: end must be after start")
+        return cls(
+            ZoneInfo(data.get("timezone", "Asia/Riyadh")), weekend, fixed, hijri, added, removed, opening, closing
+        )
 
     # --- holidays ---------------------------------------------------------------------------------
 
@@ -161,6 +170,24 @@ class BusinessCalendar:
                     return current + timedelta(seconds=remaining)
                 remaining -= available
             current = day_end
+
+    def is_open(self, at: datetime) -> bool:
+        """Are staff at their desks at ``at`` (a working day, within working hours)?"""
+        local = at.astimezone(self.timezone)
+        return self.is_working_day(local.date()) and self.opening <= local.time() < self.closing
+
+    def next_opening(self, at: datetime) -> datetime:
+        """The next moment staff are at their desks (``at`` itself if they are)."""
+        if self.is_open(at):
+            return at
+        local = at.astimezone(self.timezone)
+        day = local.date()
+        if self.is_working_day(day) and local.time() < self.opening:
+            return datetime.combine(day, self.opening, self.timezone)
+        day += timedelta(days=1)
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        return datetime.combine(day, self.opening, self.timezone)
 
     def working_days(self, start: date, end: date) -> Iterable[date]:
         day = start

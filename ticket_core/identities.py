@@ -71,18 +71,34 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
     )
     existing = conn.execute(select(_identities.c.id, _identities.c.beneficiary_id).where(identity_key)).first()
     found: tuple[int, int]
+    phone = verified_phone(event.phone)
     if existing is None:
-        beneficiary_id = conn.execute(
-            _INSERT_BENEFICIARY,
-            {
-                "display_name": event.user_display,
-                "preferred_language": language,
-                "phone": event.phone,
-                "email": event.email,
-                "created_at": now,
-                "updated_at": now,
-            },
-        ).scalar_one()
+        # A phone the platform itself vouches for (WhatsApp, a shared Telegram contact, the signed
+        # portal) that we already know links this new channel to the same person.
+        known = (
+            conn.execute(
+                select(_beneficiaries.c.id)
+                .where(_beneficiaries.c.phone == phone)
+                .order_by(_beneficiaries.c.id)
+                .limit(1)
+            ).scalar()
+            if phone
+            else None
+        )
+        beneficiary_id = (
+            known
+            or conn.execute(
+                _INSERT_BENEFICIARY,
+                {
+                    "display_name": event.user_display,
+                    "preferred_language": language,
+                    "phone": phone,
+                    "email": event.email,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            ).scalar_one()
+        )
         identity_id = conn.execute(
             _statements(dialect)["identity"],
             {
@@ -96,7 +112,8 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
             },
         ).scalar_one_or_none()
         if identity_id is None:  # another worker created this identity first: use theirs
-            conn.execute(delete(_beneficiaries).where(_beneficiaries.c.id == beneficiary_id))
+            if not known:
+                conn.execute(delete(_beneficiaries).where(_beneficiaries.c.id == beneficiary_id))
             winner = conn.execute(select(_identities.c.id, _identities.c.beneficiary_id).where(identity_key)).one()
             found = (winner[0], winner[1])
         else:
@@ -155,6 +172,16 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
     )
 
 
+def verified_phone(raw: str | None) -> str | None:
+    """One spelling per number (+9665XXXXXXXX for Saudi mobiles), so the same phone matches."""
+    if not raw:
+        return None
+    from nlu.patterns import canonical_phone
+
+    latin = raw.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789"))
+    return canonical_phone(latin) if any(ch.isdigit() for ch in latin) else None
+
+
 def _refresh_identity(conn: Any, identity_id: int, beneficiary_id: int, event: InboundEvent, now: datetime) -> None:
     values: dict[str, Any] = {"last_seen_at": now}
     if event.user_display:
@@ -166,7 +193,7 @@ def _refresh_identity(conn: Any, identity_id: int, beneficiary_id: int, event: I
             update(_beneficiaries)
             .where(_beneficiaries.c.id == beneficiary_id)
             .values(
-                phone=func.coalesce(_beneficiaries.c.phone, event.phone),
+                phone=func.coalesce(_beneficiaries.c.phone, verified_phone(event.phone)),
                 email=func.coalesce(_beneficiaries.c.email, event.email),
             )
         )

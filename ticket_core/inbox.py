@@ -136,3 +136,17 @@ def stale_pending(
     if ids:
         session.execute(update(InboxEvent).where(and_(InboxEvent.id.in_(ids))).values(swept_at=now))
     return ids
+
+
+def find_event(session: Session, channel: str, account_ref: str, event_id: str) -> InboundEvent | None:
+    """An event stored earlier, by the platform's id (e.g. the question an FAQ answer was about)."""
+    row = (
+        session.connection()
+        .execute(
+            select(_inbox.c.event).where(
+                _inbox.c.channel == channel, _inbox.c.account_ref == account_ref, _inbox.c.event_id == event_id
+            )
+        )
+        .first()
+    )
+    return InboundEvent.from_record(row[0]) if row else None

@@ -36,6 +36,19 @@ def objectable_ticket(session: Session, beneficiary_id: int, number: str | None 
     return session.execute(query.limit(1)).scalar_one_or_none()
 
 
+def check(ticket: Ticket, ctx: Context, *, now: datetime | None = None) -> None:
+    """Raise ObjectionRefused if the citizen cannot object to this ticket now."""
+    now = now or utcnow()
+    if ticket.status is not TicketStatus.ANSWERED or ticket.answered_at is None:
+        raise ObjectionRefused(
+            "no_answer", f"ticket {ticket.number} has no answer to object to yet ({ticket.status.value})"
+        )
+    if now - ticket.answered_at > ctx.policy.objection_window:
+        raise ObjectionRefused("window_closed", f"the objection window for ticket {ticket.number} has passed")
+    if ctx.ladder.next_rung(ticket.unit_id, ticket.escalation_level) is None:
+        raise ObjectionRefused("at_top", f"ticket {ticket.number} was answered by the minister's office")
+
+
 def object_to(
     session: Session,
     ticket: Ticket,
@@ -47,14 +60,7 @@ def object_to(
 ) -> escalation.Rung:
     """Record the objection and escalate the ticket one level as an appeal."""
     now = now or utcnow()
-    if ticket.status is not TicketStatus.ANSWERED or ticket.answered_at is None:
-        raise ObjectionRefused(
-            "no_answer", f"ticket {ticket.number} has no answer to object to yet ({ticket.status.value})"
-        )
-    if now - ticket.answered_at > ctx.policy.objection_window:
-        raise ObjectionRefused("window_closed", f"the objection window for ticket {ticket.number} has passed")
-    if ctx.ladder.next_rung(ticket.unit_id, ticket.escalation_level) is None:
-        raise ObjectionRefused("at_top", f"ticket {ticket.number} was answered by the minister's office")
+    check(ticket, ctx, now=now)
     lifecycle.move(
         session, ticket, TicketStatus.OBJECTED, actor="citizen", reason=reason or "objection", channel=channel
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, any_, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from ticket_core.models import (
@@ -111,6 +111,9 @@ def inbox_rows(session: Session, *, status: str | None = None, limit: int = 200)
 
 SLA_STATES = ("overdue", "due_soon", "ok", "paused", "done")
 _DONE = (TicketStatus.ANSWERED, TicketStatus.CLOSED, TicketStatus.CANCELLED)
+# "Not done", spelled as the statuses it means: the same rows (a status is always a TicketStatus),
+# but an IN list can use the partial index of open tickets where a NOT IN cannot.
+_NOT_DONE = sorted(s.value for s in TicketStatus if s not in _DONE)
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,48 @@ def sla_state(status: TicketStatus, due_at: datetime, paused_at: datetime | None
 def list_tickets(
     session: Session, scope_units: frozenset[int] | None, flt: TicketFilter, *, now: datetime
 ) -> list[dict[str, Any]]:
-    """One page of tickets in scope, most urgent first (due time, then id), with keyset paging."""
+    """One page of tickets in scope, most urgent first (due time, then id), with keyset paging.
+
+    The page is chosen on the tickets table alone (every filter, the search included, is a condition
+    on tickets, so an index in due-time order can stop after one page); only that page is joined
+    to units, citizens and assignees.
+    """
     t = Ticket
-    stmt = (
+    where: list[Any] = []
+    if scope_units is not None:
+        where.append(t.unit_id.in_(sorted(scope_units)))
+    if flt.statuses:
+        where.append(t.status.in_(flt.statuses))
+    if flt.categories:
+        where.append(t.category.in_(flt.categories))
+    if flt.channels:
+        where.append(t.channel.in_(flt.channels))
+    if flt.levels:
+        where.append(t.escalation_level.in_(flt.levels))
+    if flt.units:
+        where.append(t.unit_id.in_(flt.units))
+    if flt.assignee is not None:
+        where.append(t.assignee_id == flt.assignee)
+    if flt.unassigned:
+        where.append(t.assignee_id.is_(None))
+    if flt.sla:
+        open_ = t.status.in_(_NOT_DONE)
+        where.append(
+            {
+                "done": t.status.in_([s.value for s in _DONE]),
+                "paused": and_(open_, t.paused_at.is_not(None)),
+                "overdue": and_(open_, t.paused_at.is_(None), t.due_at <= now),
+                "due_soon": and_(open_, t.paused_at.is_(None), t.due_at > now, t.due_at <= now + timedelta(days=1)),
+                "ok": and_(open_, t.paused_at.is_(None), t.due_at > now + timedelta(days=1)),
+            }[flt.sla]
+        )
+    if flt.q:
+        where.append(_search(flt.q, postgresql=session.get_bind().dialect.name == "postgresql"))
+    if flt.after is not None:
+        due, last_id = flt.after
+        # (due, id) after the cursor, as a row comparison an index in (due_at, id) order can seek to
+        where.append(tuple_(t.due_at, t.id) > tuple_(literal(due, t.due_at.type), literal(last_id, t.id.type)))
+    page = (
         select(
             t.id,
             t.number,
@@ -158,6 +200,30 @@ def list_tickets(
             t.priority,
             t.needs_triage,
             t.assignee_id,
+            t.unit_id,
+            t.beneficiary_id,
+        )
+        .where(*where)
+        .order_by(t.due_at, t.id)
+        .limit(max(1, min(flt.limit, 200)))
+        .subquery("page")
+    )
+    p = page.c
+    stmt = (
+        select(
+            p.id,
+            p.number,
+            p.status,
+            p.category,
+            p.channel,
+            p.escalation_level,
+            p.created_at,
+            p.due_at,
+            p.paused_at,
+            p.subject,
+            p.priority,
+            p.needs_triage,
+            p.assignee_id,
             Unit.key,
             Unit.name_ar,
             Unit.name_en,
@@ -165,43 +231,12 @@ def list_tickets(
             User.name_ar,
             User.name_en,
         )
-        .join(Unit, Unit.id == t.unit_id)
-        .join(Beneficiary, Beneficiary.id == t.beneficiary_id)
-        .outerjoin(User, User.id == t.assignee_id)
+        .select_from(page)
+        .join(Unit, Unit.id == p.unit_id)
+        .join(Beneficiary, Beneficiary.id == p.beneficiary_id)
+        .outerjoin(User, User.id == p.assignee_id)
+        .order_by(p.due_at, p.id)
     )
-    if scope_units is not None:
-        stmt = stmt.where(t.unit_id.in_(sorted(scope_units)))
-    if flt.statuses:
-        stmt = stmt.where(t.status.in_(flt.statuses))
-    if flt.categories:
-        stmt = stmt.where(t.category.in_(flt.categories))
-    if flt.channels:
-        stmt = stmt.where(t.channel.in_(flt.channels))
-    if flt.levels:
-        stmt = stmt.where(t.escalation_level.in_(flt.levels))
-    if flt.units:
-        stmt = stmt.where(t.unit_id.in_(flt.units))
-    if flt.assignee is not None:
-        stmt = stmt.where(t.assignee_id == flt.assignee)
-    if flt.unassigned:
-        stmt = stmt.where(t.assignee_id.is_(None))
-    if flt.sla:
-        open_ = t.status.not_in([s.value for s in _DONE])
-        stmt = stmt.where(
-            {
-                "done": t.status.in_([s.value for s in _DONE]),
-                "paused": and_(open_, t.paused_at.is_not(None)),
-                "overdue": and_(open_, t.paused_at.is_(None), t.due_at <= now),
-                "due_soon": and_(open_, t.paused_at.is_(None), t.due_at > now, t.due_at <= now + timedelta(days=1)),
-                "ok": and_(open_, t.paused_at.is_(None), t.due_at > now + timedelta(days=1)),
-            }[flt.sla]
-        )
-    if flt.q:
-        stmt = stmt.where(_search(flt.q))
-    if flt.after is not None:
-        due, last_id = flt.after
-        stmt = stmt.where(or_(t.due_at > due, and_(t.due_at == due, t.id > last_id)))
-    stmt = stmt.order_by(t.due_at, t.id).limit(max(1, min(flt.limit, 200)))
     rows = []
     for r in session.execute(stmt):
         state = sla_state(TicketStatus(r[2]), r[7], r[8], now)
@@ -241,20 +276,30 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
-def _search(q: str) -> Any:
-    """Ticket number (any digits), the citizen's name or phone, or words of the subject."""
+def _search(q: str, *, postgresql: bool) -> Any:
+    """Ticket number (any digits), the citizen's name or phone, or words of the subject.
+
+    A condition on tickets alone: the citizens whose name or phone matches are found first (one
+    small indexed query) and the tickets are matched by their beneficiary_id. On PostgreSQL that
+    list is an array, so each arm of the OR can use its own index (trigram, unique number, citizen).
+    """
     q = q.strip()[:100]
     latin = q.translate(_DIGITS)
     digits = "".join(ch for ch in latin if ch.isdigit())
+    pattern = f"%{_escape(q)}%"
+    people = [Beneficiary.display_name.ilike(pattern, escape="\\")]
+    if len(digits) >= 6:
+        people.append(Beneficiary.phone.like(f"%{digits[-9:]}%"))
+    citizens = select(Beneficiary.id).where(or_(*people))
     clauses: list[Any] = [
-        Ticket.subject.ilike(f"%{_escape(q)}%", escape="\\"),
-        Beneficiary.display_name.ilike(f"%{_escape(q)}%", escape="\\"),
+        Ticket.subject.ilike(pattern, escape="\\"),
+        Ticket.beneficiary_id == any_(func.array(citizens.scalar_subquery()))
+        if postgresql
+        else Ticket.beneficiary_id.in_(citizens),
     ]
     if re.fullmatch(r"\d{4}-?\d{6,}", latin.replace(" ", "")):
         compact = latin.replace(" ", "").replace("-", "")
         clauses.append(Ticket.number == f"{compact[:4]}-{compact[4:]}")
-    if len(digits) >= 6:
-        clauses.append(Beneficiary.phone.like(f"%{digits[-9:]}%"))
     return or_(*clauses)
 
 

@@ -188,6 +188,25 @@ def open_ticket_on_topic(
     return _view(session.execute(query.order_by(_tickets.c.id.desc()).limit(1)).first())
 
 
+def waiting_ahead(session: Session, ticket: TicketView) -> int:
+    """Requests in the same unit, opened earlier, that nobody has started on yet."""
+    from sqlalchemy import func
+
+    return int(
+        session.connection()
+        .execute(
+            select(func.count())
+            .select_from(_tickets)
+            .where(
+                _tickets.c.unit_id == ticket.unit.id,
+                _tickets.c.id < ticket.id,
+                _tickets.c.status.in_([TicketStatus.NEW.value, TicketStatus.ASSIGNED.value]),
+            )
+        )
+        .scalar_one()
+    )
+
+
 def touch(session: Session, ticket_id: int, when: datetime) -> None:
     """The citizen added to the ticket: it counts as active (continuation window, listings)."""
     session.connection().execute(update(_tickets).where(_tickets.c.id == ticket_id).values(updated_at=when))

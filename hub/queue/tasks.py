@@ -19,6 +19,7 @@ log = logging.getLogger("tawasul.tasks")
 def intake(inbox_ids: list[int]) -> dict[str, Any]:
     """Process inbox rows (a transaction per chunk, see IntakePipeline), then publish their replies."""
     runtime = get_runtime()
+    log.info("intake batch started size=%d first_inbox_id=%s", len(inbox_ids), inbox_ids[0] if inbox_ids else None)
     outbox_ids: list[int] = []
     statuses: dict[str, int] = {}
     for outcome in runtime.pipeline.process_many(inbox_ids):

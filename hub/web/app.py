@@ -21,6 +21,7 @@ from hub.config import Settings
 from hub.runtime import Runtime
 from hub.web import api
 from hub.web.api import auth as api_auth
+from hub.web.api.channels import PUBLISH_INTAKE
 from hub.web.api.common import PUBLISH_DELIVERY, RUNTIME
 from hub.web.enqueuer import Enqueuer
 from hub.web.inbox_writer import InboxWriter
@@ -149,6 +150,7 @@ def create_app(
         publish = publish_default if publish is None else publish
         publish_delivery = celery_delivery if publish_delivery is None else publish_delivery
     app[PUBLISH_DELIVERY] = publish_delivery
+    app[PUBLISH_INTAKE] = publish
     app[ENQUEUER] = Enqueuer(publish, max_batch=settings.enqueue_batch_size)
     app[READY_CACHE] = {}
     app.router.add_route("GET", "/webhooks/{channel}", webhook)

@@ -246,3 +246,62 @@ async def test_filters_and_search(api: Api) -> None:
     _, page1 = await api.call(me, "GET", "/api/v1/tickets?limit=1")
     _, page2 = await api.call(me, "GET", f"/api/v1/tickets?limit=1&after={page1['next']}")
     assert {page1["tickets"][0]["number"], page2["tickets"][0]["number"]} == {a, b}
+
+
+async def test_linking_two_tickets_makes_one_citizen_with_one_timeline(api: Api) -> None:
+    a = api.desk.open("university-ksu", user="tg-user", channel="telegram", text="مكافأتي ما نزلت")
+    b = api.desk.open("university-ksu", user="portal-user", channel="portal", text="استفسار عن المكافأة")
+    me = "university-ksu.coordinator1"
+    status, body = await api.call(me, "POST", f"/api/v1/tickets/{a}/link", {"ticket": b, "reason": "نفس رقم الجوال"})
+    assert status == 200 and body["linked"]
+    _, timeline = await api.call(me, "GET", f"/api/v1/tickets/{a}/timeline")
+    assert {i["ticket"] for i in timeline["items"] if i["type"] == "event"} == {a, b}
+    hidden = api.desk.open("university-kau")
+    assert (await api.call(me, "POST", f"/api/v1/tickets/{a}/link", {"ticket": hidden}))[0] == 404
+
+
+async def test_a_recorded_snapchat_message_gets_a_manual_reply_a_coordinator_confirms(
+    tmp_path: Path, db: Database, secrets_: dict[str, str], nlu_model_path: Path
+) -> None:
+    from hub.web.api.common import RUNTIME
+
+    settings = make_settings(tmp_path, db.url, secrets_, nlu_model_path, snapchat_enabled=True)
+    with db.session() as session:
+        people.set_password(session, "central-care.coordinator1", PASSWORD)
+        session.add(
+            User(
+                username="admin",
+                name_ar="مدير",
+                name_en="Admin",
+                role=Role.ADMIN,
+                password_hash=people.hash_password(PASSWORD),
+            )
+        )
+    queued: list[int] = []
+    app = create_app(settings, db=db, publish=lambda ids: queued.extend(ids) or True, publish_delivery=lambda ids: True)
+    async with TestClient(TestServer(app)) as client:
+        api = Api(client, Desk(app[RUNTIME], db))
+        me = "central-care.coordinator1"
+        status, body = await api.call(
+            me,
+            "POST",
+            "/api/v1/snapchat/messages",
+            {"snap_user": "noura.s", "display_name": "نورة", "text": "ودي أعرف متى نتائج الفصل الأول"},
+        )
+        assert status == 202 and queued == [body["inbox_id"]]
+        runtime = app[RUNTIME]
+        outcome = runtime.pipeline.process(queued[0])
+        assert outcome.ticket_number and outcome.outbox_ids
+        [delivery] = await runtime.delivery.deliver_many(outcome.outbox_ids)
+        assert delivery.status == "manual"
+        # Wherever routing sent the ticket, an administrator sees the item waiting to be sent by hand.
+        _, manual = await api.call("admin", "GET", "/api/v1/outbox/manual")
+        assert [m["id"] for m in manual["manual"]] == outcome.outbox_ids
+        assert outcome.ticket_number in manual["manual"][0]["text"] and manual["manual"][0]["to"] == "noura.s"
+        status, _ = await api.call("admin", "POST", f"/api/v1/outbox/{outcome.outbox_ids[0]}/sent")
+        assert status == 200
+        with db.read_session() as session:
+            assert session.get(OutboxMessage, outcome.outbox_ids[0]).status.value == "sent"  # type: ignore[union-attr]
+        assert (await api.call("admin", "POST", f"/api/v1/outbox/{outcome.outbox_ids[0]}/sent"))[0] == 404
+        missing, _ = await api.call(me, "POST", "/api/v1/snapchat/messages", {"snap_user": "x"})
+        assert missing == 400

@@ -97,6 +97,53 @@ def test_nlu_eval_json_output(tiny_csv: Path) -> None:
     assert 0.0 <= report["category_macro_f1"] <= 1.0
 
 
+@pytest.fixture
+def five_label_test(tmp_path: Path) -> Path:
+    texts = {
+        "inquiry": ["متى يفتح القبول", "how do I register"],
+        "complaint": ["الباص ما جا اليوم", "my bonus was not paid"],
+        "suggestion": ["نقترح حفظ تلقائي"],
+        "consultation": ["تنصحوني بتخصص"],
+        "other": ["شكرا جزيلا", "مبروك للخريجين"],
+    }
+    path = tmp_path / "heldout.csv"
+    path.write_text("text,label\n" + "".join(f'"{t}",{lab}\n' for lab, ts in texts.items() for t in ts), "utf-8")
+    return path
+
+
+def test_nlu_eval_test_scores_a_heldout_file_with_dialogue_intents_counted_as_other(
+    tiny_csv: Path, five_label_test: Path
+) -> None:
+    result = CliRunner().invoke(nlu_eval_command, [str(tiny_csv), "--test", str(five_label_test), "--folds", "3"])
+    assert result.exit_code == 0, result.output
+    assert "MACRO-F1 (inquiry, complaint, suggestion, consultation, other)" in result.output
+    assert "counted as `other`" in result.output
+    assert "routed automatically" in result.output
+    assert "confusion matrix" in result.output
+
+
+def test_nlu_eval_test_json_has_per_class_scores_coverage_and_confusion(tiny_csv: Path, five_label_test: Path) -> None:
+    result = CliRunner().invoke(
+        nlu_eval_command, [str(tiny_csv), "--test", str(five_label_test), "--folds", "3", "--json"]
+    )
+    report = json.loads(result.output)
+    assert report["mapped_to_five"] is True
+    assert report["labels"] == ["inquiry", "complaint", "suggestion", "consultation", "other"]
+    assert report["per_class"]["other"]["support"] == 2
+    assert len(report["confusion"]) == 5 and sum(map(sum, report["confusion"])) == 8
+    assert 0.0 <= report["coverage"] <= 1.0
+    assert 0.0 <= report["macro_f1"] <= 1.0
+    # None of these texts is in the training file.
+    assert report["overlap"] == 0
+
+
+def test_nlu_eval_test_warns_when_test_texts_are_in_the_training_file(tiny_csv: Path) -> None:
+    result = CliRunner().invoke(nlu_eval_command, [str(tiny_csv), "--test", str(tiny_csv), "--folds", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"WARNING: {sum(len(v) for v in TINY.values())} test text(s) are also in the training file" in result.output
+    assert "counted as `other`" not in result.output  # ten labels: compared as they are
+
+
 def test_nlu_eval_refuses_a_class_with_one_example(tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("text,label\na,x\nb,x\nc,y\n", encoding="utf-8")

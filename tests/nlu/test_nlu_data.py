@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from nlu.data import TrainingDataError, default_training_data, load_dataset
-from nlu.tools.assemble_training_data import MINIMUM, assemble, render
-from nlu.types import CATEGORIES, DIALOGUE_INTENTS
+from nlu.normalize import normalize
+from nlu.tools.assemble_training_data import MINIMUM, assemble, main, part_files, render
+from nlu.types import CATEGORIES, DIALOGUE_INTENTS, INTENTS
 
 from .conftest import REPO, write_rasa_yaml
 
@@ -92,6 +93,66 @@ def test_assembly_drops_duplicates_after_normalisation_and_conflicting_labels(tm
     out.write_text(render(by_intent, ["a.yml", "b.yml"]), encoding="utf-8")
     assert load_dataset(out).labels == ("inquiry", "complaint")
     assert MINIMUM["inquiry"] == 250 and MINIMUM["handoff"] == 40
+
+
+HELDOUT = REPO / "data" / "evaluation" / "nlu_heldout.yml"
+
+
+def test_assembly_drops_texts_of_the_heldout_set_after_normalisation(tmp_path: Path) -> None:
+    part = write_rasa_yaml(tmp_path / "a.yml", {"complaint": ["الباص ما جا اليوم", "نور معلق"]})
+    # The held-out text differs in tatweel only: the same message once normalised.
+    by_intent, notes = assemble([part], exclude={normalize("البـــاص ما جا اليوم")})
+    assert by_intent["complaint"] == ["نور معلق"]
+    assert any("held-out" in n for n in notes)
+
+
+def test_part_files_leave_out_the_heldout_file_and_any_copy_of_it(tmp_path: Path) -> None:
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    train = write_rasa_yaml(parts / "a.yml", {"inquiry": ["متى الاختبارات", "كيف أسجل"]})
+    heldout = write_rasa_yaml(parts / "heldout.yml", {"complaint": ["الباص ما جا"], "other": ["هههه"]})
+    copy = write_rasa_yaml(tmp_path / "copy.yml", {"complaint": ["الباص ما جا"], "other": ["هههه"]})
+    exclude = {normalize("الباص ما جا"), normalize("هههه")}
+    assert part_files([parts], [heldout], exclude) == [train]
+    assert part_files([parts, copy], [], exclude) == [train]
+
+
+def test_assembly_tool_reads_several_sources_and_never_writes_heldout_texts(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    write_rasa_yaml(one / "inquiry.yml", {"inquiry": ["متى الاختبارات", "كيف أسجل"]})
+    write_rasa_yaml(two / "short.yml", {"complaint": ["الباص ما جا", "نور معلق"], "other": ["هههه"]})
+    heldout = write_rasa_yaml(tmp_path / "heldout.yml", {"complaint": ["الباص ما جاااااا"], "other": ["😂"]})
+    out = tmp_path / "nlu.yml"
+    status = main([str(one), str(two), "--heldout", str(heldout), "--out", str(out)])
+    assert status == 1  # far below the minimums: reported, file still written
+    ds = load_dataset(out)
+    assert set(ds.texts) == {"متى الاختبارات", "كيف أسجل", "نور معلق", "هههه"}
+    text = out.read_text(encoding="utf-8")
+    assert "one/inquiry.yml" in text and "two/short.yml" in text and "heldout.yml" in text
+
+
+def test_repository_training_data_shares_no_text_with_the_heldout_set() -> None:
+    train = {normalize(t) for t in load_dataset(default_training_data()).texts}
+    shared = [t for t in load_dataset(HELDOUT).texts if normalize(t) in train]
+    assert shared == []
+
+
+def test_heldout_set_has_the_five_labels_of_the_hidden_set() -> None:
+    ds = load_dataset(HELDOUT)
+    counts = ds.counts()
+    assert set(counts) == {*CATEGORIES, "other"}
+    assert all(n >= 30 for n in counts.values())
+    assert len(set(ds.texts)) == len(ds.texts) == 300
+    assert "never" in HELDOUT.read_text(encoding="utf-8").split("version:")[0].lower()
+
+
+def test_repository_training_data_has_every_intent_once_in_a_fixed_order() -> None:
+    import yaml
+
+    doc = yaml.safe_load(default_training_data().read_text(encoding="utf-8"))
+    assert [block["intent"] for block in doc["nlu"]] == list(INTENTS)
 
 
 def test_rasa_project_lists_exactly_our_intents() -> None:

@@ -44,6 +44,9 @@ def test_analysis_carries_intent_language_entities_and_original_text() -> None:
         ("أبي أكلم موظف الله يخليكم", "handoff"),
         ("السلام عليكم", "greeting"),
         ("I would like to suggest adding an option to download certificates as PDF", "suggestion"),
+        # Short implicit complaints: no complaint word, just what went wrong.
+        ("الحافلة ما جات اليوم لبنتي", "complaint"),
+        ("المكيف خربان بالفصل", "complaint"),
     ],
 )
 def test_clear_messages_get_their_intent(text: str, intent: str) -> None:

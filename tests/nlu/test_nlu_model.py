@@ -16,8 +16,10 @@ from nlu.model import (
     ModelSpec,
     choose_threshold,
     compile_model,
+    fit_stack,
     fit_temperature,
     load_model,
+    nb_scores,
     save_model,
     softmax,
     train,
@@ -61,6 +63,54 @@ def test_compiled_model_scores_exactly_like_scikit_learn(tiny_data: Path, spec: 
     texts = normalized + [normalize(t) for t in unseen]
     expected = clf.decision_function(feats.transform(texts))
     assert np.allclose(compiled.scores(texts), expected, atol=1e-4)
+
+
+def test_stacked_naive_bayes_compiles_into_the_same_single_weight_matrix(tiny_data: Path) -> None:
+    ds = load_dataset(tiny_data)
+    spec = ModelSpec(nb_alpha=0.1)
+    normalized = [normalize(t) for t in ds.texts]
+    feats, clf, bayes = spec.features(), spec.classifier(), spec.naive_bayes()
+    assert bayes is not None
+    x = feats.fit_transform(normalized)
+    clf.fit(x, list(ds.labels))
+    bayes.fit(x, list(ds.labels))
+    views, weights, intercept = compile_model(feats, clf, bayes, nb_weight=0.3)
+    compiled = IntentClassifier(views, weights, intercept, tuple(clf.classes_), 1.0, 0.5, "", "", 0, {}, "", "")
+    texts = [*normalized, normalize("متى تنزل مكافأة ولدي؟ 😡"), normalize("please help"), ""]
+    xt = feats.transform(texts)
+    expected = clf.decision_function(xt) + 0.3 * nb_scores(bayes, xt)
+    assert np.allclose(compiled.scores(texts), expected, atol=1e-3)
+
+
+def test_stack_weight_follows_the_informative_member() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 800)
+    signal = rng.normal(0, 1, (800, 4))
+    signal[np.arange(800), y] += 2.0
+    noise = rng.normal(0, 1, (800, 4)) * 5
+    # Naive Bayes pure noise: weight about zero, and the temperature that of the SVM alone.
+    t, w = fit_stack(signal, noise, y)
+    assert w < 0.02
+    assert t == pytest.approx(fit_temperature(signal, y), rel=0.1)
+    # Naive Bayes carrying the signal and the SVM the noise: the weight grows.
+    _, w_informative = fit_stack(noise, signal, y)
+    assert w_informative > 1.0
+
+
+def test_training_with_the_stack_records_its_weight_and_calibration(tiny_data: Path) -> None:
+    model = train(load_dataset(tiny_data), spec=ModelSpec(nb_alpha=0.1), folds=3)
+    assert model.cv is not None
+    assert model.cv["nb_weight"] >= 0.0
+    assert model.cv["temperature"] == pytest.approx(model.temperature, abs=1e-4)
+    assert model.spec["nb_alpha"] == 0.1
+    probs = model.predict_proba([normalize("أبي أكلم موظف")])
+    assert np.allclose(probs.sum(axis=1), 1.0)
+
+
+def test_default_pipeline_is_the_svm_alone(tiny_data: Path) -> None:
+    assert ModelSpec().naive_bayes() is None
+    model = train(load_dataset(tiny_data), folds=3)
+    assert model.cv is not None and model.cv["nb_weight"] == 0.0
 
 
 def test_loading_a_model_does_not_import_scikit_learn(real_model: tuple[IntentClassifier, Path, Path]) -> None:

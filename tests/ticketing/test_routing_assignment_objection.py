@@ -265,6 +265,7 @@ def test_citizen_rates_with_a_digit_and_objects_by_word_through_intake(desk: Des
             user_ref="777",
             text="اعتراض، الرد ما حل مشكلتي",
         ),
+        InboundEvent("telegram", "acct", "u4", EventKind.MESSAGE, thread_ref="777", user_ref="777", text="نعم"),
     ]
     with desk.db.session() as session:
         ids = [s.inbox_id for s in store_events(session, events)]
@@ -278,5 +279,33 @@ def test_citizen_rates_with_a_digit_and_objects_by_word_through_intake(desk: Des
         citizen = session.execute(select(func.count()).select_from(Beneficiary)).scalar_one()
     assert "كيف تقيّم الخدمة" in texts[1]  # the rating question
     assert "نأسف" in texts[2] and reviews == 1  # a 2 is low: apology and a review
-    assert "تم تسجيل اعتراضك" in texts[3] and number in texts[3]
+    assert "هل تريد الاعتراض" in texts[3] and number in texts[3]  # confirm first: it escalates
+    assert "تم تسجيل اعتراضك" in texts[4] and number in texts[4]
     assert desk.ticket(number).escalation_level == 1 and citizen == 1
+
+
+def test_a_phone_the_platform_vouches_for_links_a_new_channel_to_the_same_person(desk: Desk) -> None:
+    whatsapp = InboundEvent(
+        "whatsapp",
+        "pn-1",
+        "wamid.1",
+        EventKind.MESSAGE,
+        thread_ref="966551234567",
+        user_ref="966551234567",
+        phone="966551234567",
+        text="x",
+    )
+    portal = InboundEvent(
+        "portal", "default", "p-9", EventKind.MESSAGE, thread_ref="u-9", user_ref="u-9", phone="0551234567", text="x"
+    )
+    stranger = InboundEvent(
+        "portal", "default", "p-10", EventKind.MESSAGE, thread_ref="u-10", user_ref="u-10", phone="0559999999", text="x"
+    )
+    with desk.db.session() as session:
+        first = identities.resolve(session, whatsapp, language="ar")
+        second = identities.resolve(session, portal, language="ar")
+        third = identities.resolve(session, stranger, language="ar")
+    assert first.beneficiary_id == second.beneficiary_id != third.beneficiary_id
+    with desk.db.read_session() as session:
+        phone = session.execute(select(Beneficiary.phone).where(Beneficiary.id == first.beneficiary_id)).scalar_one()
+    assert phone == "+966551234567"

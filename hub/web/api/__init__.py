@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.api import auth, reports, tickets
+from hub.web.api import auth, channels, reports, tickets
 
 
 def add_routes(app: web.Application) -> None:
     auth.add_routes(app)
     tickets.add_routes(app)
     reports.add_routes(app)
+    channels.add_routes(app)
