@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,12 +54,12 @@ def postgres_admin_url() -> str:
     return url
 
 
-def _fresh_postgres(admin_url: str) -> Iterator[str]:
-    """A new, empty database for one test; dropped afterwards."""
+def _fresh_postgres(admin_url: str, *, template: str | None = None) -> Iterator[str]:
+    """A new database for one test (empty, or a copy of ``template``); dropped afterwards."""
     name = f"tawasul_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(str(make_url(admin_url).set(drivername="postgresql+psycopg")), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield str(make_url(admin_url).set(database=name))
     finally:
@@ -81,15 +82,50 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'hub.db'}"
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    """A migrated and seeded database."""
-    database = Database(database_url)
+def _migrate_and_seed(url: str) -> None:
+    database = Database(url)
     upgrade(database.engine)
     with database.session() as session:
         seed_org(session, REPO / "data" / "org.yml")
-    yield database
     database.dispose()
+    if url.startswith("sqlite"):  # fold the WAL into the file so that a copy of it is complete
+        import sqlite3
+
+        with sqlite3.connect(make_url(url).database or "") as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with the real org tree, built once; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "seeded.db"
+    _migrate_and_seed(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seeded_postgres(postgres_admin_url: str) -> Iterator[str]:
+    for url in _fresh_postgres(postgres_admin_url):
+        _migrate_and_seed(url)
+        yield make_url(url).database or ""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database seeded with data/org.yml (a copy of a template made once per session),
+    on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copyfile(request.getfixturevalue("seeded_sqlite"), path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+        return
+    template = request.getfixturevalue("seeded_postgres")
+    for url in _fresh_postgres(request.getfixturevalue("postgres_admin_url"), template=template):
+        database = Database(url)
+        yield database
+        database.dispose()
 
 
 @pytest.fixture
