@@ -114,6 +114,7 @@ class IntakePipeline:
         context: Callable[[], actions.Context],
         settings: IntakeSettings,
         faq: FaqLookup | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.analyse_many = analyse_many
@@ -122,6 +123,7 @@ class IntakePipeline:
         self.router = router
         self.context = context  # calendar, SLA policy and escalation ladder, for objections
         self.faq: FaqLookup = faq or (lambda _text, _language: None)
+        self.clock = clock  # the time the pipeline works at (tests move it to check working hours)
         self.settings = settings
 
     def process(self, inbox_id: int) -> IntakeOutcome:
@@ -185,7 +187,7 @@ class IntakePipeline:
             claimed = inbox.claim_many(session, chunk)  # rows done meanwhile or held elsewhere drop out
             # Who is writing, for every row first, in one global order: conversation locks are then
             # always taken in the same order by every worker, so two chunks cannot deadlock.
-            now = utcnow()
+            now = self.clock()
             order = sorted(claimed, key=lambda i: _conversation_key(events[i]))
             contacts = {i: self._contact(session, events[i], analyses[i], now) for i in order}
             for inbox_id in claimed:
@@ -201,7 +203,8 @@ class IntakePipeline:
         return outcomes
 
     def _contact(self, session: Session, event: InboundEvent, analysis: AnalysisLike | None, now: datetime) -> Contact:
-        language = reply_language(analysis.language if analysis else event.language_hint)
+        # Only text tells the language; a button or a photo keeps the conversation's last one.
+        language = reply_language(analysis.language) if analysis else None
         return identities.resolve(session, event, language=language, now=now)
 
     def _assign(self, ticket_id: int, unit_id: int) -> None:
@@ -239,7 +242,7 @@ class IntakePipeline:
         contact: Contact,
         now: datetime,
     ) -> IntakeOutcome:
-        language = reply_language(analysis.language if analysis else event.language_hint)
+        language = reply_language(analysis.language) if analysis else contact.language
         outcome = IntakeOutcome(inbox_id, "processed", intent=analysis.intent if analysis else None)
         decision = self._decide(session, contact, event, analysis, language, now)
         ticket = decision.ticket
@@ -568,7 +571,7 @@ class IntakePipeline:
             )
         text = self.replies.render(key, language, **values)
         if decision.after_hours:
-            opening = self.calendar.next_opening(utcnow())
+            opening = self.calendar.next_opening(self.clock())
             text += "\n\n" + self.replies.render(
                 "out_of_hours",
                 language,

@@ -23,6 +23,7 @@ from ticket_core.models import (
     ConversationState,
     Direction,
     Message,
+    Notification,
     Ticket,
     TicketStatus,
     Unit,
@@ -242,3 +243,44 @@ def close_answered(session: Session, *, older_than: datetime) -> int:
     for ticket_id in ids:
         audit.record(session, "ticket.closed", ticket_id=ticket_id, reason="objection window passed")
     return len(ids)
+
+
+def hand_back_idle(session: Session, *, idle_since: datetime) -> int:
+    """Give conversations back to the bot when their coordinator has been idle since ``idle_since``
+    (no message either way); audited and pushed to the coordinator like a manual hand-back."""
+    from sqlalchemy import func
+
+    conversations = table(Conversation)
+    c = conversations.c
+    last_activity = func.coalesce(c.last_outbound_at, c.last_inbound_at, c.updated_at)
+    idle = list(
+        session.execute(
+            select(c.id).where(
+                c.state == ConversationState.HUMAN.value,
+                last_activity < idle_since,
+                func.coalesce(c.last_inbound_at, c.updated_at) < idle_since,
+            )
+        ).scalars()
+    )
+    if not idle:
+        return 0
+    session.execute(
+        update(conversations).where(c.id.in_(idle)).values(state=ConversationState.BOT.value, updated_at=utcnow())
+    )
+    t = table(Ticket).c
+    owners = session.execute(
+        select(t.conversation_id, t.id, t.assignee_id).where(t.conversation_id.in_(idle), t.assignee_id.is_not(None))
+    ).all()
+    for conversation_id in idle:
+        audit.record(session, "conversation.handed_back", conversation_id=conversation_id, reason="idle")
+    for _conversation, ticket_id, assignee in owners:
+        session.execute(
+            insert(table(Notification)).values(
+                user_id=assignee,
+                kind="conversation_bot",
+                ticket_id=ticket_id,
+                created_at=utcnow(),
+                payload={"reason": "idle"},
+            )
+        )
+    return len(idle)

@@ -38,6 +38,7 @@ class Contact:
     user_ref: str
     state: str
     new_conversation: bool
+    language: str = "ar"  # the language the citizen last wrote in (replies use it)
 
 
 _INSERT_BENEFICIARY = insert(_beneficiaries).returning(_beneficiaries.c.id)
@@ -54,12 +55,12 @@ def _statements(dialect: str) -> dict[str, Any]:
             .returning(_identities.c.id),
             "conversation": upsert(_conversations)
             .on_conflict_do_nothing(index_elements=["channel", "account_ref", "thread_ref"])
-            .returning(_conversations.c.id, _conversations.c.state),
+            .returning(_conversations.c.id, _conversations.c.state, _conversations.c.language),
         }
     return _BY_DIALECT[dialect]
 
 
-def resolve(session: Session, event: InboundEvent, *, language: str, now: datetime | None = None) -> Contact:
+def resolve(session: Session, event: InboundEvent, *, language: str | None, now: datetime | None = None) -> Contact:
     """The contact for an inbound event, creating beneficiary, identity and conversation if new."""
     now = now or utcnow()
     conn = session.connection()
@@ -91,7 +92,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
                 _INSERT_BENEFICIARY,
                 {
                     "display_name": event.user_display,
-                    "preferred_language": language,
+                    "preferred_language": language or "ar",
                     "phone": phone,
                     "email": event.email,
                     "created_at": now,
@@ -128,7 +129,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
         & (_conversations.c.account_ref == event.account_ref)
         & (_conversations.c.thread_ref == event.thread_ref)
     )
-    find = select(_conversations.c.id, _conversations.c.state).where(conversation_key)
+    find = select(_conversations.c.id, _conversations.c.state, _conversations.c.language).where(conversation_key)
     if dialect == "postgresql":
         # NO KEY UPDATE: orders this citizen's messages without blocking inserts that merely
         # reference the conversation (foreign-key checks take KEY SHARE locks).
@@ -145,7 +146,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
                 "account_ref": event.account_ref,
                 "thread_ref": event.thread_ref,
                 "state": ConversationState.BOT.value,
-                "language": language,
+                "language": language or "ar",
                 "last_inbound_at": event.sent_at or now,
                 "created_at": now,
                 "updated_at": now,
@@ -157,7 +158,10 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
         conn.execute(
             update(_conversations)
             .where(_conversations.c.id == row[0])
-            .values(last_inbound_at=event.sent_at or now, language=language, updated_at=now)
+            # A button press or an attachment says nothing about the language: keep the last one.
+            .values(
+                last_inbound_at=event.sent_at or now, language=language or _conversations.c.language, updated_at=now
+            )
         )
     return Contact(
         beneficiary_id=beneficiary_id,
@@ -169,6 +173,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str, now: dateti
         user_ref=event.user_ref,
         state=str(row[1]),
         new_conversation=new,
+        language=str(language or row[2] or "ar"),
     )
 
 
@@ -211,11 +216,12 @@ def contact_for_conversation(session: Session, conversation_id: int) -> Contact:
             _conversations.c.thread_ref,
             _identities.c.user_ref,
             _conversations.c.state,
+            _conversations.c.language,
         )
         .join(_identities, _identities.c.id == _conversations.c.identity_id)
         .where(_conversations.c.id == conversation_id)
     ).one()
-    return Contact(*row[:7], state=str(row[7]), new_conversation=False)
+    return Contact(*row[:7], state=str(row[7]), new_conversation=False, language=str(row[8] or "ar"))
 
 
 def link(session: Session, keep_id: int, merge_id: int, *, actor: str, reason: str) -> None:

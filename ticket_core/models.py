@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -247,6 +248,24 @@ class Beneficiary(Base):
     """One citizen, whatever channels they use."""
 
     __tablename__ = "beneficiaries"
+    __table_args__ = (
+        # Inbox search (ILIKE '%name%', LIKE '%digits%'): trigram indexes on PostgreSQL; SQLite has
+        # no trigram index, so there the same names are empty placeholders (WHERE 0).
+        Index(
+            "ix_beneficiaries_display_name_trgm",
+            "display_name",
+            postgresql_using="gin",
+            postgresql_ops={"display_name": "gin_trgm_ops"},
+            sqlite_where=text("0"),
+        ),
+        Index(
+            "ix_beneficiaries_phone_trgm",
+            "phone",
+            postgresql_using="gin",
+            postgresql_ops={"phone": "gin_trgm_ops"},
+            sqlite_where=text("0"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
@@ -306,6 +325,25 @@ class Ticket(Base):
         Index("ix_tickets_status_due", "status", "due_at"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         Index("ix_tickets_created", "created_at"),
+        # The inbox order (due time, then id): per unit, across units, and for open tickets only.
+        Index("ix_tickets_unit_due", "unit_id", "due_at", "id"),
+        Index("ix_tickets_due", "due_at", "id"),
+        Index(
+            "ix_tickets_open_unit_due",
+            "unit_id",
+            "due_at",
+            "id",
+            postgresql_where=text("status IN ('assigned', 'escalated', 'in_progress', 'new', 'objected', 'reopened')"),
+            sqlite_where=text("status IN ('assigned', 'escalated', 'in_progress', 'new', 'objected', 'reopened')"),
+        ),
+        # Inbox search in the subject (see Beneficiary for why SQLite gets a placeholder).
+        Index(
+            "ix_tickets_subject_trgm",
+            "subject",
+            postgresql_using="gin",
+            postgresql_ops={"subject": "gin_trgm_ops"},
+            sqlite_where=text("0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

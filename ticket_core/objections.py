@@ -27,13 +27,15 @@ class ObjectionRefused(Exception):
 
 
 def objectable_ticket(session: Session, beneficiary_id: int, number: str | None = None) -> Ticket | None:
-    """The ticket a citizen objects to: the one they name, else their most recently answered one."""
+    """The ticket a citizen objects to: the one they name, else their most recently answered one,
+    else their latest ticket (so that "not answered yet" can be said about it)."""
     query = select(Ticket).where(Ticket.beneficiary_id == beneficiary_id)
     if number:
-        query = query.where(Ticket.number == number)
-    else:
-        query = query.where(Ticket.answered_at.is_not(None)).order_by(Ticket.answered_at.desc())
-    return session.execute(query.limit(1)).scalar_one_or_none()
+        return session.execute(query.where(Ticket.number == number).limit(1)).scalar_one_or_none()
+    answered = session.execute(
+        query.where(Ticket.answered_at.is_not(None)).order_by(Ticket.answered_at.desc()).limit(1)
+    ).scalar_one_or_none()
+    return answered or session.execute(query.order_by(Ticket.id.desc()).limit(1)).scalar_one_or_none()
 
 
 def check(ticket: Ticket, ctx: Context, *, now: datetime | None = None) -> None:

@@ -68,9 +68,14 @@ def sla_sweep() -> dict[str, int]:
         closed = actions.close_answered(session, older_than=utcnow() - ctx.policy.auto_close_after)
     with runtime.db.session() as session:
         assigned = assignment.assign_backlog(session)
-    if escalated or closed or assigned:
-        log.info("sla sweep escalated=%d closed=%d assigned=%d", escalated, closed, assigned)
-    return {"escalated": escalated, "closed": closed, "assigned": assigned}
+    idle = timedelta(minutes=runtime.settings.handback_idle_minutes)
+    with runtime.db.session() as session:
+        handed_back = actions.hand_back_idle(session, idle_since=utcnow() - idle)
+    if escalated or closed or assigned or handed_back:
+        log.info(
+            "sla sweep escalated=%d closed=%d assigned=%d handed_back=%d", escalated, closed, assigned, handed_back
+        )
+    return {"escalated": escalated, "closed": closed, "assigned": assigned, "handed_back": handed_back}
 
 
 @celery_app.task(name="tawasul.broker_cleanup")
