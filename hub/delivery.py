@@ -14,10 +14,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from connectors.base import Button, Connector, DeliveryError, OutboundMessage, split_text
 from connectors.registry import ConnectorRegistry, UnknownChannel
-from ticket_core import outbox
+from ticket_core import health, outbox
 from ticket_core.db import Database
 
 log = logging.getLogger("tawasul.delivery")
@@ -169,6 +170,22 @@ class DeliveryService:
             if not last:  # remember progress so a failure later resumes after this part
                 await asyncio.to_thread(self._progress, claimed.id, attempt.parts_sent, attempt.platform_ids)
 
+    @staticmethod
+    def _record_health(session: Any, attempts: list[_Attempt]) -> None:
+        by_channel: dict[str, list[_Attempt]] = {}
+        for attempt in attempts:
+            if not attempt.manual:
+                by_channel.setdefault(attempt.claimed.channel, []).append(attempt)
+        for channel, items in by_channel.items():
+            errors = [a.error for a in items if a.error is not None]
+            health.record(
+                session,
+                channel,
+                sent=len(items) - len(errors),
+                failed=len(errors),
+                last_error=errors[-1].describe() if errors else None,
+            )
+
     # --- database steps (run in threads) -----------------------------------------------------------
 
     def _claim(self, outbox_ids: list[int]) -> list[outbox.Claimed]:
@@ -213,6 +230,7 @@ class DeliveryService:
                     )
                     outcomes.append(DeliveryOutcome(claimed.id, status.value, delay))
             outbox.mark_sent_many(session, sent)
+            self._record_health(session, attempts)
         for item in sent:
             log.info("delivered outbox_id=%s parts=%s", item.outbox_id, item.parts_sent)
         return outcomes

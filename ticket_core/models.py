@@ -480,6 +480,20 @@ class CannedResponse(Base):
     text_en: Mapped[str] = mapped_column(Text)
 
 
+class ChannelHealth(Base):
+    """How sending on a channel has gone lately: shown by `tawasul channels` and the console."""
+
+    __tablename__ = "channel_health"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 # --- durable edges -----------------------------------------------------------------------------------
 
 

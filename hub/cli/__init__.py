@@ -26,6 +26,7 @@ for command in (
     ops_commands.report,
     ops_commands.users,
     ops_commands.sla_sweep,
+    ops_commands.channels,
 ):
     main.add_command(command)
 

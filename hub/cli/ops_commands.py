@@ -124,3 +124,51 @@ def sla_sweep() -> None:
     from hub.queue.tasks import sla_sweep as task
 
     click.echo(json.dumps(task.run()))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per channel per line")
+def channels(as_json: bool) -> None:
+    """Each channel: enabled or not, what it can do, and how sending on it has gone lately."""
+    settings = settings_or_exit()
+    from connectors.registry import CONNECTOR_CLASSES, ConnectorRegistry
+    from ticket_core import health
+    from ticket_core.db import Database
+
+    registry = ConnectorRegistry.from_settings(settings)
+    try:
+        with Database(settings.database_url).read_session() as session:
+            seen = health.all_health(session)
+    except Exception as exc:  # an unmigrated or unreachable database: still show the configuration
+        seen = {}
+        click.echo(f"(no delivery history: {type(exc).__name__})", err=True)
+    rows = []
+    for cls in CONNECTOR_CLASSES:
+        caps = cls.capabilities
+        for name in (cls.name, *cls.aliases):
+            window = caps.messaging_window.total_seconds() / 3600 if caps.messaging_window else None
+            rows.append(
+                {
+                    "channel": name,
+                    "enabled": name in registry,
+                    "max_text": f"{caps.max_text_length} {caps.length_unit}",
+                    "window_h": window,
+                    "rich": sorted(caps.rich_types),
+                    "manual": caps.manual_delivery,
+                    "can_initiate": caps.can_initiate,
+                    **{k: v for k, v in seen.get(name, {}).items()},
+                }
+            )
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    for row in rows:
+        state = "enabled " if row["enabled"] else "disabled"
+        last_ok = row.get("last_success_at") or "-"
+        last_error = row.get("last_error") or "-"
+        click.echo(
+            f"{row['channel']:<10} {state}  max {row['max_text']:<12} window {row['window_h'] or '-'!s:<5} "
+            f"{'manual ' if row['manual'] else ''}sent {row.get('sent', 0)} failed {row.get('failed', 0)} "
+            f"last ok {last_ok}  last error {last_error[:80]}"
+        )

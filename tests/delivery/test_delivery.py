@@ -216,3 +216,16 @@ async def test_portal_4xx_is_terminal(hub: Hub) -> None:
     outbox_id = hub.reply_for("عندي سؤال عن القبول", channel="portal", user="u-3")
     hub.portal.fail_next(1, status=400)
     assert (await hub.delivery.deliver(outbox_id)).status == "dead"
+
+
+async def test_channel_health_records_the_last_success_and_the_last_error(hub: Hub) -> None:
+    from ticket_core import health
+
+    ok = hub.reply_for("متى تبدأ إجازة منتصف العام؟", user="801")
+    bad = hub.reply_for("ابي اعرف موعد نزول الراتب", user="802")
+    hub.telegram.block(802)
+    await hub.delivery.deliver_many([ok, bad])
+    with hub.db.read_session() as session:
+        seen = health.all_health(session)["telegram"]
+    assert seen["sent"] == 1 and seen["failed"] == 1
+    assert seen["last_success_at"] and seen["last_error_at"] and "blocked" in seen["last_error"]
