@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint demo bench clean
+.PHONY: install run test test-fast browser lint demo bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Tawasul Hub needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -23,8 +23,19 @@ run: install
 	$(BIN)/tawasul serve
 
 ## test: install and run the whole test suite (integration tests skip with a reason without services)
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+## browser: Debian's Chromium for the console's browser tests (never a downloaded browser);
+## without root or apt the browser tests skip with a reason
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    (apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1)) || \
+	    echo "could not install chromium: browser tests will be skipped"; \
+	  else echo "chromium not installed (needs root and apt): browser tests will be skipped"; fi; }
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"

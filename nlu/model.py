@@ -11,8 +11,8 @@ Optional (`ModelSpec(nb_alpha=...)`, off by default): a complement naive Bayes o
 features stacked with the SVM, score = SVM score + w · naive-Bayes log-likelihood, with w and the
 temperature fitted together on the cross-validated scores (least negative log-likelihood). Both
 members are linear in the features, so the stack compiles into the same single weight matrix and
-costs nothing at run time. It won on cross-validation and cross-source checks but not on the
-held-out set, so it is not the default (docs/nlu.md).
+costs nothing at run time. It did better when scored on a style left out of training, but not
+on the held-out set, so it is not the default (docs/nlu.md).
 
 scikit-learn is used here only; `train` compiles the fitted model into `nlu.classifier`'s
 numpy-only form, which is what the hub loads and runs.

@@ -59,14 +59,24 @@ def _conversation(session: Session, ticket: Ticket) -> Conversation:
     return conversation
 
 
+class AlreadyTaken(ActionError):
+    """Another coordinator already owns this conversation."""
+
+
 def take_over(session: Session, ticket: Ticket, user_id: int) -> None:
-    """The coordinator owns the ticket and the conversation: the bot stops talking."""
+    """The coordinator owns the ticket and the conversation: the bot stops talking. Two coordinators
+    cannot both take one conversation: the conversation row is locked while this is decided."""
     if ticket.status in (S.ANSWERED, S.CLOSED, S.CANCELLED, S.OBJECTED):
         raise ActionError(f"ticket {ticket.number} is {ticket.status.value}; reopen it first")
+    conversation = session.execute(
+        select(Conversation).where(Conversation.id == ticket.conversation_id).with_for_update()
+    ).scalar_one()
+    session.refresh(ticket)
+    if conversation.state is ConversationState.HUMAN and ticket.assignee_id not in (None, user_id):
+        raise AlreadyTaken(f"ticket {ticket.number} is already being handled by another coordinator")
     if ticket.status is not S.IN_PROGRESS:
         lifecycle.move(session, ticket, S.IN_PROGRESS, actor=actor_of(user_id), reason="taken over")
     ticket.assignee_id = user_id
-    conversation = _conversation(session, ticket)
     conversation.state = ConversationState.HUMAN
     audit.record(
         session,

@@ -329,8 +329,7 @@ class Ticket(Base):
         Index("ix_tickets_unit_due", "unit_id", "due_at", "id"),
         Index("ix_tickets_due", "due_at", "id"),
         Index(
-            "ix_tickets_open_unit_due",
-            "unit_id",
+            "ix_tickets_open_due",
             "due_at",
             "id",
             postgresql_where=text("status IN ('assigned', 'escalated', 'in_progress', 'new', 'objected', 'reopened')"),

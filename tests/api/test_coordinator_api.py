@@ -305,3 +305,15 @@ async def test_a_recorded_snapchat_message_gets_a_manual_reply_a_coordinator_con
         assert (await api.call("admin", "POST", f"/api/v1/outbox/{outcome.outbox_ids[0]}/sent"))[0] == 404
         missing, _ = await api.call(me, "POST", "/api/v1/snapchat/messages", {"snap_user": "x"})
         assert missing == 400
+
+
+async def test_two_coordinators_cannot_both_take_the_same_conversation(api: Api) -> None:
+    number = api.desk.open("university-ksu")
+    with api.desk.db.session() as session:
+        people.set_password(session, "university-ksu.coordinator2", PASSWORD)
+    first = await api.call("university-ksu.coordinator1", "POST", f"/api/v1/tickets/{number}/takeover")
+    second = await api.call("university-ksu.coordinator2", "POST", f"/api/v1/tickets/{number}/takeover")
+    assert first[0] == 200
+    assert second[0] == 409 and "already being handled" in second[1]["message"]
+    again = await api.call("university-ksu.coordinator1", "POST", f"/api/v1/tickets/{number}/takeover")
+    assert again[0] == 409 or again[0] == 200  # the owner taking it again changes nothing

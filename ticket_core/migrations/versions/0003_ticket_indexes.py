@@ -48,8 +48,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_tickets_unit_due', ['unit_id', 'due_at', 'id'], unique=False)
         batch_op.create_index('ix_tickets_due', ['due_at', 'id'], unique=False)
         batch_op.create_index(
-            'ix_tickets_open_unit_due',
-            ['unit_id', 'due_at', 'id'],
+            'ix_tickets_open_due',
+            ['due_at', 'id'],
             unique=False,
             postgresql_where=sa.text(OPEN),
             sqlite_where=sa.text(OPEN),
@@ -72,7 +72,7 @@ def downgrade() -> None:
     for table, name, _ in TRIGRAM:
         op.drop_index(name, table_name=table)
     with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('ix_tickets_open_unit_due')
+        batch_op.drop_index('ix_tickets_open_due')
         batch_op.drop_index('ix_tickets_due')
         batch_op.drop_index('ix_tickets_unit_due')
     # pg_trgm stays installed: other objects may use it, and it costs nothing unused.
