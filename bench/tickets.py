@@ -890,13 +890,14 @@ def _number_as_typed(number: str, i: int) -> str:
 
 def _words(subject: str, i: int) -> str:
     """What a coordinator types to find a ticket by its text: one word, or two consecutive ones."""
-    words = [w for w in subject.split() if w != "-" and not w.isdigit()]
-    if not words:
+    words = subject.split()
+    plain = [k for k, w in enumerate(words) if w != "-" and not w.isdigit()]
+    if not plain:
         return subject[:10]
-    k = i % len(words)
-    if i % 3 == 0:  # one word, the longest from k on
-        return max(words[k:], key=len)
-    return " ".join(words[k : k + 2]) if k + 1 < len(words) else " ".join(words[-2:])
+    k = plain[i % len(plain)]
+    if i % 3 == 0 or k + 1 >= len(words) or k + 1 not in plain:  # one word
+        return words[k]
+    return f"{words[k]} {words[k + 1]}"
 
 
 FILTERS = ("open", "overdue", "category", "number", "name", "phone", "text")

@@ -74,16 +74,20 @@ class _Postings:
         return cls(vocabulary, indptr, rows, weights, len(docs))
 
     def accumulate(self, query: dict[int, float]) -> np.ndarray:
-        """Σ over query terms of query weight × document weight, for every document."""
+        """Σ over query terms of query weight × document weight, for every document.
+
+        The postings of all query terms are gathered in one vectorised step (no loop per term).
+        """
         if not query:
             return np.zeros(self.n_docs)
-        parts_rows = []
-        parts_weights = []
-        for term, q in query.items():
-            a, b = self.indptr[term], self.indptr[term + 1]
-            parts_rows.append(self.rows[a:b])
-            parts_weights.append(self.weights[a:b] * q)
-        return np.bincount(np.concatenate(parts_rows), np.concatenate(parts_weights), minlength=self.n_docs)
+        terms = np.fromiter(query.keys(), dtype=np.int64, count=len(query))
+        weights = np.fromiter(query.values(), dtype=np.float64, count=len(query))
+        starts = self.indptr[terms]
+        lengths = self.indptr[terms + 1] - starts
+        ends = np.cumsum(lengths)
+        positions = np.arange(int(ends[-1])) + np.repeat(starts - (ends - lengths), lengths)
+        contributions = self.weights[positions] * np.repeat(weights, lengths)
+        return np.bincount(self.rows[positions], contributions, minlength=self.n_docs)
 
 
 class TfidfIndex:

@@ -27,6 +27,7 @@ for command in (
     ops_commands.users,
     ops_commands.sla_sweep,
     ops_commands.channels,
+    ops_commands.rasa_actions,
 ):
     main.add_command(command)
 

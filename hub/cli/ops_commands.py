@@ -172,3 +172,15 @@ def channels(as_json: bool) -> None:
             f"{'manual ' if row['manual'] else ''}sent {row.get('sent', 0)} failed {row.get('failed', 0)} "
             f"last ok {last_ok}  last error {last_error[:80]}"
         )
+
+
+@click.command("rasa-actions")
+@click.option("--port", type=int, default=5055, show_default=True)
+def rasa_actions(port: int) -> None:
+    """Run the Rasa action server (create ticket, status, objection, handoff) for a Rasa assistant."""
+    settings_or_exit()
+    try:
+        from hub.rasa_actions import serve
+    except ImportError as exc:
+        fail(f"the Rasa action server needs rasa-sdk: pip install 'tawasul-hub[rasa]' ({exc})")
+    serve(port)
