@@ -895,8 +895,8 @@ def _words(subject: str, i: int) -> str:
     if not plain:
         return subject[:10]
     k = plain[i % len(plain)]
-    if i % 3 == 0 or k + 1 >= len(words) or k + 1 not in plain:  # one word
-        return words[k]
+    if i % 3 == 0 or k + 1 >= len(words) or k + 1 not in plain:  # one word: a real one, not "في"
+        return max((words[j] for j in plain if j >= k), key=len)
     return f"{words[k]} {words[k + 1]}"
 
 

@@ -9,6 +9,8 @@ out the plan with ticket_core and the outbox. States (``ConversationState``):
      │  └── rating given ◄── awaiting_rating ◄── a ticket was answered
      └─ «اعتراض» ─► awaiting_objection_confirm ──yes──► objection filed (ticket escalated)
                                                 └─no──► bot
+
+A message that signals danger (the NLU's ``urgency == "urgent"``) always comes first, in any state.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ FAQ_INTENTS = ("inquiry", "consultation")
 
 
 class Step(enum.StrEnum):
+    URGENT = "urgent"  # danger signalled: a specialist now, support lines, never an FAQ
     SILENT = "silent"  # a coordinator owns the conversation: record, tell them, say nothing
     FAQ = "faq"  # answer from the knowledge base and ask whether it helped
     FAQ_HELPED = "faq_helped"
@@ -62,6 +65,7 @@ class Situation:
     faq: FaqMatchLike | None  # the knowledge base's answer, if confident
     open_for_business: bool
     now: datetime
+    urgency: str = "none"  # the NLU's urgent-safety signal: none | elevated | urgent
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,10 @@ def rating_in(text: str | None) -> int | None:
 
 def plan(s: Situation) -> Plan:
     """What the hub does with one message (see the module docstring for the states)."""
+    if s.urgency == "urgent" and not s.postback:
+        # Before everything, in every state: even while a coordinator owns the chat, the citizen
+        # gets the support lines at once and the protection unit is alerted.
+        return Plan(Step.URGENT, keep_state=True)
     if s.state == "human":
         return Plan(Step.SILENT, keep_state=True)
     if s.postback:

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from bots.safety import load_support_lines
 from bots.templates import ReplyBook, load_reply_book
 from connectors.registry import ConnectorRegistry
 from hub.config import Settings, get_settings
@@ -111,6 +112,7 @@ class Runtime:
             calendar=self.calendar,
             router=self.router,
             context=self.actions,
+            safety=load_support_lines(self.settings.data_dir / "support_lines.yml"),
             settings=IntakeSettings(
                 working_days=self.settings.sla_working_days,
                 max_attempts=self.settings.intake_max_attempts,

@@ -108,3 +108,30 @@ def tell_owner(session: Session, ticket: TicketView, *, kind: str) -> None:
             payload={"number": ticket.number},
         )
     )
+
+
+def alert_unit(session: Session, ticket: TicketView, *, kind: str, reason: str) -> int:
+    """Tell everyone on duty in the ticket's unit, and its head and supervisors, at once."""
+    from ticket_core.models import MemberRole, UnitMember, User
+
+    members = session.execute(
+        select(UnitMember.user_id, UnitMember.role, User.on_duty)
+        .join(User, User.id == UnitMember.user_id)
+        .where(UnitMember.unit_id == ticket.unit.id, User.is_active.is_(True))
+    ).all()
+    people = {
+        user_id for user_id, role, on_duty in members if on_duty or role in (MemberRole.HEAD, MemberRole.SUPERVISOR)
+    }
+    now = utcnow()
+    for user_id in sorted(people):
+        session.connection().execute(
+            insert(table(Notification)).values(
+                user_id=user_id,
+                kind=kind,
+                ticket_id=ticket.id,
+                created_at=now,
+                payload={"number": ticket.number, "reason": reason, "unit": ticket.unit.key},
+            )
+        )
+    audit.record(session, f"ticket.{kind}_alert", ticket_id=ticket.id, notified=len(people), reason=reason)
+    return len(people)

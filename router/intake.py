@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bots import dialogue
+from bots.safety import SupportLines
 from bots.templates import ReplyBook, reply_language
 from connectors.base import EventKind, InboundEvent
 from router import followups
@@ -91,6 +92,7 @@ class IntakeOutcome:
     outbox_ids: list[int] = field(default_factory=list)
     intent: str | None = None
     to_assign: tuple[int, int] | None = None  # (ticket id, unit id) of a ticket this row opened
+    urgent_ticket: str | None = None  # the number of a ticket that signals danger (for outside alerts)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class IntakePipeline:
         settings: IntakeSettings,
         faq: FaqLookup | None = None,
         clock: Callable[[], datetime] = utcnow,
+        safety: SupportLines | None = None,
     ) -> None:
         self.db = db
         self.analyse_many = analyse_many
@@ -124,6 +127,7 @@ class IntakePipeline:
         self.context = context  # calendar, SLA policy and escalation ladder, for objections
         self.faq: FaqLookup = faq or (lambda _text, _language: None)
         self.clock = clock  # the time the pipeline works at (tests move it to check working hours)
+        self.safety = safety or SupportLines(())
         self.settings = settings
 
     def process(self, inbox_id: int) -> IntakeOutcome:
@@ -249,6 +253,8 @@ class IntakePipeline:
         if decision.opened:
             assert ticket is not None
             outcome.to_assign = (ticket.id, ticket.unit.id)
+        if decision.urgent and ticket is not None:
+            outcome.urgent_ticket = ticket.number
         messages.record_inbound(
             session,
             contact.conversation_id,
@@ -292,6 +298,7 @@ class IntakePipeline:
             faq=faq,
             open_for_business=self.calendar.is_open(now),
             now=now,
+            urgency=_urgency(analysis),
         )
         plan = dialogue.plan(situation)
         decision = self._carry_out(plan, session, contact, event, analysis, current, faq, language, now)
@@ -313,6 +320,9 @@ class IntakePipeline:
         now: datetime,
     ) -> Decision:
         step = dialogue.Step
+        if plan.step is step.URGENT:
+            assert analysis is not None
+            return self._urgent(session, contact, event, analysis, current, language, now)
         if plan.step is step.SILENT:
             if current is not None:
                 followups.tell_owner(session, current, kind="citizen_message")
@@ -385,8 +395,55 @@ class IntakePipeline:
             return Decision(same, "ack_attached", same)
         # Uncertain messages and intents that are not a category go to human triage.
         triage = analysis.uncertain or intent not in CATEGORIES
-        ticket = self._open(session, contact, category, event, analysis, triage=triage, route=route)
+        priority = "elevated" if _urgency(analysis) == "elevated" else "normal"
+        ticket = self._open(session, contact, category, event, analysis, triage=triage, route=route, priority=priority)
         return Decision(ticket, "ack_new_ticket", ticket, opened=True, after_hours=not self.calendar.is_open(now))
+
+    def _urgent(
+        self,
+        session: Session,
+        contact: Contact,
+        event: InboundEvent,
+        analysis: AnalysisLike,
+        current: TicketView | None,
+        language: str,
+        now: datetime,
+    ) -> Decision:
+        """Danger signalled: the protection unit gets the ticket now (urgent SLA in clock hours), its
+        staff are alerted, and the citizen gets a calm reply with the support lines — never an FAQ."""
+        policy = self.context().policy
+        route = self.router.route(category="complaint", entities=analysis.entities, text=event.text, urgent=True)
+        reason = getattr(analysis, "urgency_reason", None) or "urgent-safety signal"
+        if current is not None and current.priority != "urgent":
+            ticket = tickets.raise_to_urgent(
+                session, current, route.unit, due_at=now + policy.urgent_first, reason=reason
+            )
+        elif current is not None:
+            ticket = current  # already urgent: keep the clock, tell the unit again
+        else:
+            category = analysis.intent if analysis.intent in CATEGORIES else "complaint"
+            ticket = self._open(
+                session,
+                contact,
+                category,
+                event,
+                analysis,
+                triage=False,
+                route=route,
+                priority="urgent",
+                urgent_within=policy.urgent_first,
+            )
+        followups.alert_unit(session, ticket, kind="urgent", reason=reason)
+        lines = self.safety.block(language)
+        intro = self.replies.render("urgent_lines_intro" if lines else "urgent_lines_missing", language)
+        return Decision(
+            ticket,
+            "urgent_reply",
+            ticket,
+            opened=ticket.assignee_id is None,
+            values={"lines": intro + lines},
+            urgent=True,
+        )
 
     def _ticket_from_earlier(
         self,
@@ -464,6 +521,8 @@ class IntakePipeline:
         *,
         triage: bool,
         route: Route | None = None,
+        priority: str = "normal",
+        urgent_within: timedelta | None = None,
     ) -> TicketView:
         if route is None:
             route = self.router.route(
@@ -476,6 +535,7 @@ class IntakePipeline:
             confidence=analysis.confidence if analysis else None,
             needs_triage=triage or route.unit.is_triage,
             service_key=route.service,
+            priority=priority,
         )
         ticket = tickets.open_ticket(
             session,
@@ -485,6 +545,7 @@ class IntakePipeline:
             calendar=self.calendar,
             working_days=self.settings.working_days,
             why={"rule": route.rule, "service": route.service, "entity": route.entity},
+            urgent_within=urgent_within,
         )
         return ticket
 
@@ -604,6 +665,7 @@ class Decision:
     state: str | None = None  # the conversation's next state, when the step sets one
     after_hours: bool = False  # add when a person will pick the request up
     faq: str | None = None  # the FAQ entry answered
+    urgent: bool = False  # danger signalled: alert outside the hub too (TAWASUL_URGENT_ALERT_URL)
 
 
 def contact_language(contact: Contact, analysis: AnalysisLike | None) -> str:
@@ -618,8 +680,13 @@ def _conversation_key(event: InboundEvent) -> tuple[str, str, str, str]:
 CONTINUATION = timedelta(days=1)
 
 
+def _urgency(analysis: AnalysisLike | None) -> str:
+    """The NLU's urgent-safety signal (none | elevated | urgent); "none" if the model has none."""
+    return str(getattr(analysis, "urgency", "none") or "none") if analysis is not None else "none"
+
+
 def _urgent(analysis: AnalysisLike) -> bool:
-    return getattr(analysis, "urgency", "none") == "urgent"
+    return _urgency(analysis) == "urgent"
 
 
 def _log_outcome(outcome: IntakeOutcome) -> None:

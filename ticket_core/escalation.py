@@ -99,7 +99,7 @@ def escalate(
     ticket.escalation_level = rung.level
     ticket.unit_id = rung.unit_id
     ticket.assignee_id = rung.owner_id
-    ticket.due_at = policy.due(calendar, now, rung.level)
+    ticket.due_at = policy.due(calendar, now, rung.level, urgent=ticket.priority == "urgent")
     ticket.paused_at = None
     ticket.sla_remaining_s = None
     ticket.last_escalated_at = now
@@ -145,6 +145,8 @@ def sweep(
     # Due times depend only on the new level and on "now", so they are computed here, not per row.
     # (Typed literals: a bare datetime in a CASE would skip the UTC conversion the column does.)
     new_due = case(
+        # Urgent tickets run on clock hours, day and night (data/sla.yml `urgent`).
+        (t.priority == "urgent", literal(policy.due(calendar, now, 1, urgent=True), type_=UTCDateTime())),
         *[
             (t.escalation_level + 1 == level, literal(policy.due(calendar, now, level), type_=UTCDateTime()))
             for level in range(1, max_level + 1)

@@ -18,7 +18,9 @@ from ticket_core.models import ChannelHealth, table, utcnow
 _health = table(ChannelHealth)
 
 
-def record(session: Session, channel: str, *, sent: int, failed: int, last_error: str | None, at: datetime | None = None) -> None:
+def record(
+    session: Session, channel: str, *, sent: int, failed: int, last_error: str | None, at: datetime | None = None
+) -> None:
     """Add a batch's results for ``channel``."""
     if not sent and not failed:
         return

@@ -58,6 +58,7 @@ def report(
         "median_resolution_working_h": _median(session, t.resolution_working_h, in_period),
         "csat": _csat(session, period, unit_ids),
         "top_topics_by_sector": _topics(session, in_period, tree, top),
+        "urgent": _urgent(session, in_period, tree),
     }
 
 
@@ -164,6 +165,55 @@ def _topics(session: Session, in_period: Any, tree: OrgTree, top: int) -> dict[s
     }
 
 
+def _minutes(session: Session, start: Any, end: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start) / 60.0
+    return (func.julianday(end) - func.julianday(start)) * 1440.0
+
+
+def _urgent(session: Session, in_period: Any, tree: OrgTree) -> dict[str, Any]:
+    """Urgent tickets (danger signalled) per sector: how many, how fast a person answered (minutes,
+    day and night), how many within their urgent SLA. Counts and times only: no personal data."""
+    t = Ticket
+    is_urgent = and_(in_period, t.priority == "urgent")
+    minutes = _minutes(session, t.created_at, t.first_response_at)
+    rows = session.execute(
+        select(
+            t.unit_id,
+            func.count(),
+            func.sum(case((t.first_response_at.is_not(None), 1), else_=0)),
+            func.sum(case((t.first_response_at <= t.first_due_at, 1), else_=0)),
+        )
+        .where(is_urgent)
+        .group_by(t.unit_id)
+    ).all()
+    sectors: dict[str, dict[str, Any]] = {}
+    for unit_id, total, responded, on_time in rows:
+        entry = sectors.setdefault(sector_of(tree, unit_id), {"tickets": 0, "responded": 0, "within_sla": 0})
+        entry["tickets"] += int(total or 0)
+        entry["responded"] += int(responded or 0)
+        entry["within_sla"] += int(on_time or 0)
+    median = _median_expr(session, minutes, and_(is_urgent, t.first_response_at.is_not(None)))
+    return {"by_sector": dict(sorted(sectors.items())), "median_first_response_minutes": median}
+
+
+def _median_expr(session: Session, expression: Any, where: Any) -> float | None:
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.execute(select(func.percentile_cont(0.5).within_group(expression)).where(where)).scalar()
+        return round(float(value), 1) if value is not None else None
+    n = session.execute(select(func.count()).where(where)).scalar_one()
+    if not n:
+        return None
+    middle = (
+        session.execute(
+            select(expression).where(where).order_by(expression).offset((n - 1) // 2).limit(2 if n % 2 == 0 else 1)
+        )
+        .scalars()
+        .all()
+    )
+    return round(sum(float(m) for m in middle) / len(middle), 1)
+
+
 def to_csv(data: dict[str, Any]) -> str:
     """The report as one CSV in long form: section, key, value (opens in any spreadsheet)."""
     buffer = io.StringIO()
@@ -186,4 +236,8 @@ def to_csv(data: dict[str, Any]) -> str:
     for sector, topics in data["top_topics_by_sector"].items():
         for item in topics:
             writer.writerow(["top_topics", f"{sector}:{item['topic']}", item["tickets"]])
+    for sector, figures in data["urgent"]["by_sector"].items():
+        for key, value in figures.items():
+            writer.writerow(["urgent", f"{sector}:{key}", value])
+    writer.writerow(["urgent", "median_first_response_minutes", data["urgent"]["median_first_response_minutes"]])
     return buffer.getvalue()

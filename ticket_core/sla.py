@@ -31,6 +31,8 @@ class SlaPolicy:
     auto_close_after: timedelta = timedelta(days=7)
     csat_low_score: int = 2
     quality_sample_rate: float = 0.05
+    urgent_first: timedelta = timedelta(hours=1)
+    urgent_escalation: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_file(cls, path: Path, *, first_answer_days: int) -> SlaPolicy:
@@ -45,6 +47,8 @@ class SlaPolicy:
                 auto_close_after=timedelta(days=float(data.get("auto_close_after_days", 7))),
                 csat_low_score=int(data.get("csat_low_score", 2)),
                 quality_sample_rate=float(data.get("quality_sample_rate", 0.05)),
+                urgent_first=timedelta(hours=float((data.get("urgent") or {}).get("first_response_hours", 1))),
+                urgent_escalation=timedelta(hours=float((data.get("urgent") or {}).get("escalation_hours", 1))),
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise SlaFileError(f"{path}: {exc}") from None
@@ -60,5 +64,8 @@ class SlaPolicy:
             return self.first_answer_days
         return self.level_days.get(level, self.default_level_days)
 
-    def due(self, calendar: BusinessCalendar, start: datetime, level: int) -> datetime:
+    def due(self, calendar: BusinessCalendar, start: datetime, level: int, *, urgent: bool = False) -> datetime:
+        """When an answer is due: working days on the calendar, or clock hours for urgent tickets."""
+        if urgent:
+            return start + (self.urgent_first if level <= 0 else self.urgent_escalation)
         return calendar.add_working_days(start, self.days_for_level(level))

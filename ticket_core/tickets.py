@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,7 @@ class TicketView:
     assignee_id: int | None = None
     paused: bool = False
     updated_at: datetime | None = None
+    priority: str = "normal"
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,16 @@ def open_ticket(
     working_days: int,
     actor: str = audit.SYSTEM,
     why: dict[str, Any] | None = None,
+    urgent_within: timedelta | None = None,
 ) -> TicketView:
     """Open a ticket on ``contact``'s conversation in ``unit``, due ``working_days`` working days from now."""
     now = utcnow()
-    due_at = calendar.add_working_days(now, working_days)
+    # Urgent tickets (danger signalled) are due in clock hours; others in working days.
+    due_at = (
+        now + urgent_within
+        if spec.priority == "urgent" and urgent_within
+        else calendar.add_working_days(now, working_days)
+    )
     conn = session.connection()
     ticket_id = conn.execute(
         _INSERT,
@@ -122,7 +129,18 @@ def open_ticket(
         **(why or {}),  # how the ticket was routed (rule, sub-service, entity): one event, not two
     )
     return TicketView(
-        ticket_id, number, contact.beneficiary_id, spec.category, TicketStatus.NEW, 0, due_at, unit, None, False, now
+        ticket_id,
+        number,
+        contact.beneficiary_id,
+        spec.category,
+        TicketStatus.NEW,
+        0,
+        due_at,
+        unit,
+        None,
+        False,
+        now,
+        spec.priority,
     )
 
 
@@ -143,6 +161,7 @@ def _view_query() -> Select[tuple[object, ...]]:
         _tickets.c.assignee_id,
         _tickets.c.paused_at,
         _tickets.c.updated_at,
+        _tickets.c.priority,
     ).join(_units, _units.c.id == _tickets.c.unit_id)
 
 
@@ -151,7 +170,18 @@ def _view(row: Row[Any] | None) -> TicketView | None:
         return None
     r = tuple(row)
     return TicketView(
-        r[0], r[1], r[2], r[3], TicketStatus(r[4]), r[5], r[6], UnitRef(*r[7:12]), r[12], r[13] is not None, r[14]
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        TicketStatus(r[4]),
+        r[5],
+        r[6],
+        UnitRef(*r[7:12]),
+        r[12],
+        r[13] is not None,
+        r[14],
+        r[15],
     )
 
 
@@ -214,3 +244,21 @@ def touch(session: Session, ticket_id: int, when: datetime) -> None:
 
 def find_by_number(session: Session, number: str) -> TicketView | None:
     return _view(session.execute(_view_query().where(_tickets.c.number == number)).first())
+
+
+def raise_to_urgent(
+    session: Session, ticket: TicketView, unit: UnitRef, *, due_at: datetime, reason: str, actor: str = audit.SYSTEM
+) -> TicketView:
+    """A ticket's conversation now signals danger: it becomes urgent, moves to the protection unit
+    (level 0 there, to be assigned at once) and is due within the urgent SLA."""
+    session.connection().execute(
+        update(_tickets)
+        .where(_tickets.c.id == ticket.id)
+        .values(
+            priority="urgent", unit_id=unit.id, escalation_level=0, assignee_id=None, due_at=due_at, updated_at=utcnow()
+        )
+    )
+    audit.record(session, "ticket.raised_urgent", actor=actor, ticket_id=ticket.id, reason=reason, unit=unit.key)
+    raised = find_by_number(session, ticket.number)
+    assert raised is not None
+    return raised

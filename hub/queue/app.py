@@ -50,6 +50,7 @@ def create_celery(settings: Settings) -> Celery:
             "tawasul.sweep": {"queue": queues["maintenance"]},
             "tawasul.broker_cleanup": {"queue": queues["maintenance"]},
             "tawasul.sla_sweep": {"queue": queues["maintenance"]},
+            "tawasul.urgent_alert": {"queue": queues["delivery"]},
         },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,

@@ -9,7 +9,7 @@ from typing import Any
 from hub.queue.app import celery_app
 from hub.queue.publish import publish_delivery, publish_intake
 from hub.runtime import get_runtime
-from ticket_core import actions, assignment, escalation, inbox, outbox
+from ticket_core import actions, assignment, escalation, inbox, outbox, tickets
 from ticket_core.models import utcnow
 
 log = logging.getLogger("tawasul.tasks")
@@ -25,6 +25,8 @@ def intake(inbox_ids: list[int]) -> dict[str, Any]:
     for outcome in runtime.pipeline.process_many(inbox_ids):
         outbox_ids.extend(outcome.outbox_ids)
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        if outcome.urgent_ticket and runtime.settings.urgent_alert_url:
+            urgent_alert.delay(outcome.urgent_ticket)
     publish_delivery(outbox_ids, batch=runtime.settings.enqueue_batch_size)
     return statuses
 
@@ -76,6 +78,45 @@ def sla_sweep() -> dict[str, int]:
             "sla sweep escalated=%d closed=%d assigned=%d handed_back=%d", escalated, closed, assigned, handed_back
         )
     return {"escalated": escalated, "closed": closed, "assigned": assigned, "handed_back": handed_back}
+
+
+@celery_app.task(
+    name="tawasul.urgent_alert", autoretry_for=(OSError, RuntimeError), retry_backoff=2, retry_kwargs={"max_retries": 8}
+)
+def urgent_alert(number: str) -> int:
+    """Tell an outside gateway (e-mail/SMS) about an urgent ticket: its number, unit and times only,
+    never the citizen's words (those stay in the hub, behind the unit's access)."""
+    import hashlib
+    import hmac
+    import json
+    import urllib.request
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    if not settings.urgent_alert_url:
+        return 0
+    with runtime.db.read_session() as session:
+        ticket = tickets.find_by_number(session, number)
+    if ticket is None:
+        return 0
+    body = json.dumps(
+        {
+            "ticket": ticket.number,
+            "unit": ticket.unit.key,
+            "unit_name": ticket.unit.name_ar,
+            "due_at": ticket.due_at.isoformat(),
+        },
+        ensure_ascii=False,
+    ).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if settings.urgent_alert_secret:
+        digest = hmac.new(settings.urgent_alert_secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Tawasul-Signature"] = f"sha256={digest}"
+    request = urllib.request.Request(settings.urgent_alert_url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"alert gateway answered {response.status}")
+        return int(response.status)
 
 
 @celery_app.task(name="tawasul.broker_cleanup")

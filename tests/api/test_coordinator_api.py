@@ -54,6 +54,8 @@ async def api(tmp_path: Path, db: Database, secrets_: dict[str, str], nlu_model_
             "edu-al-kharj.coordinator1",
             "deputy-universities.head",
             "central-care.coordinator1",
+            "student-protection.coordinator1",
+            "gd-guidance.head",
         ):
             people.set_password(session, username, PASSWORD)
         admin = User(
@@ -317,3 +319,33 @@ async def test_two_coordinators_cannot_both_take_the_same_conversation(api: Api)
     assert second[0] == 409 and "already being handled" in second[1]["message"]
     again = await api.call("university-ksu.coordinator1", "POST", f"/api/v1/tickets/{number}/takeover")
     assert again[0] == 409 or again[0] == 200  # the owner taking it again changes nothing
+
+
+async def test_urgent_tickets_are_seen_only_by_their_unit_supervisors_and_admins_and_every_view_is_audited(
+    api: Api,
+) -> None:
+    number = api.desk.open("student-protection", text="طالب في خطر")
+    with api.desk.db.session() as session:
+        ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+        ticket.priority = "urgent"
+    who_sees = {
+        "student-protection.coordinator1": True,  # the assigned unit
+        "gd-guidance.head": True,  # the unit above it
+        "admin": True,
+        "central-care.coordinator1": False,
+        "edu-riyadh.supervisor1": False,  # a supervisor of another branch
+    }
+    for username, visible in who_sees.items():
+        status, _ = await api.call(username, "GET", f"/api/v1/tickets/{number}")
+        assert status == (200 if visible else 404), username
+        status, _ = await api.call(username, "GET", f"/api/v1/tickets/{number}/timeline")
+        assert status == (200 if visible else 404), username
+    with api.desk.db.read_session() as session:
+        views = (
+            session.execute(
+                select(AuditEvent.actor).where(AuditEvent.action == "ticket.viewed", AuditEvent.ticket_id == ticket.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert len(views) == 2 * sum(who_sees.values())  # detail and timeline, for everyone who saw it

@@ -77,7 +77,9 @@ def test_duplicate_id_names_file_line_and_entry(tmp_path: Path) -> None:
         ({"answer": "typo for answer_ar"}, "unknown field(s) answer"),
     ],
 )
-def test_invalid_entry_is_rejected_with_a_clear_reason(tmp_path: Path, changes: dict[str, object], expected: str) -> None:
+def test_invalid_entry_is_rejected_with_a_clear_reason(
+    tmp_path: Path, changes: dict[str, object], expected: str
+) -> None:
     path = _write(tmp_path, _entry("ok-entry"), _entry("bad-entry", **changes))
     with pytest.raises(FaqError, match="bad-entry") as err:
         FaqBook.from_file(path)

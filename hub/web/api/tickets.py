@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bots.templates import ReplyBook
 from hub.web.api.common import PRINCIPAL, PUBLISH_DELIVERY, RUNTIME, error, in_session, read_json
 from router import followups
-from ticket_core import actions, queries
+from ticket_core import actions, audit, queries
 from ticket_core.escalation import AtTopOfLadder
 from ticket_core.lifecycle import IllegalTransition
 from ticket_core.models import (
@@ -110,21 +110,34 @@ def _detail(session: Session, ticket: Ticket) -> dict[str, Any]:
     }
 
 
+def _audit_view(session: Session, ticket: Ticket, principal: Principal, what: str) -> None:
+    """Urgent tickets (danger signalled) are sensitive: every look at one is audited."""
+    if ticket.priority == "urgent":
+        audit.record(session, "ticket.viewed", actor=f"user:{principal.user_id}", ticket_id=ticket.id, view=what)
+
+
 async def ticket_detail(request: web.Request) -> web.StreamResponse:
-    _, scope = await asyncio.to_thread(_scope, request)
-    number = request.match_info["number"]
-    return web.json_response(await in_session(request, lambda s: _detail(s, _load(s, number, scope)), write=False))
-
-
-async def ticket_timeline(request: web.Request) -> web.StreamResponse:
-    _, scope = await asyncio.to_thread(_scope, request)
+    principal, scope = await asyncio.to_thread(_scope, request)
     number = request.match_info["number"]
 
     def work(session: Session) -> dict[str, Any]:
         ticket = _load(session, number, scope)
+        _audit_view(session, ticket, principal, "detail")
+        return _detail(session, ticket)
+
+    return web.json_response(await in_session(request, work))
+
+
+async def ticket_timeline(request: web.Request) -> web.StreamResponse:
+    principal, scope = await asyncio.to_thread(_scope, request)
+    number = request.match_info["number"]
+
+    def work(session: Session) -> dict[str, Any]:
+        ticket = _load(session, number, scope)
+        _audit_view(session, ticket, principal, "timeline")
         return {"number": ticket.number, "items": queries.timeline(session, ticket.beneficiary_id)}
 
-    return web.json_response(await in_session(request, work, write=False))
+    return web.json_response(await in_session(request, work))
 
 
 @dataclass(frozen=True)
