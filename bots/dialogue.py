@@ -115,7 +115,7 @@ def plan(s: Situation) -> Plan:
         return Plan(Step.OBJECTION_ASK, keep_state=True)
     if intent == "handoff":
         return Plan(Step.HANDOFF, keep_state=True)
-    if s.faq is not None and (intent in FAQ_INTENTS or s.analysis.uncertain):
+    if s.faq is not None and intent in FAQ_INTENTS:
         return Plan(Step.FAQ, s.faq.entry_id)
     if intent in ("greeting", "thanks", "other") and not s.analysis.uncertain:
         return Plan(Step.SMALL_TALK, intent)

@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from bots.faq import FaqBook, FaqMatch
 from bots.safety import load_support_lines
 from bots.templates import ReplyBook, load_reply_book
 from connectors.registry import ConnectorRegistry
@@ -113,6 +114,7 @@ class Runtime:
             router=self.router,
             context=self.actions,
             safety=load_support_lines(self.settings.data_dir / "support_lines.yml"),
+            faq=self.faq_lookup,
             settings=IntakeSettings(
                 working_days=self.settings.sla_working_days,
                 max_attempts=self.settings.intake_max_attempts,
@@ -120,6 +122,13 @@ class Runtime:
                 rows_per_transaction=5 if self.db.is_sqlite else 20,
             ),
         )
+
+    @functools.cached_property
+    def faq(self) -> FaqBook:
+        return FaqBook.from_file(self.settings.data_dir / "faq.yml")
+
+    def faq_lookup(self, text: str, language: str) -> FaqMatch | None:
+        return self.faq.match(text, language=language)
 
     @functools.cached_property
     def router(self) -> Router:

@@ -89,7 +89,7 @@ def test_complaint_opens_a_ticket_with_number_and_due_date_and_queues_an_arabic_
 
 
 def test_processing_the_same_row_twice_has_one_effect(db: Database, pipeline: IntakePipeline) -> None:
-    [inbox_id] = store(db, event("متى يفتح التسجيل في رياض الأطفال؟"))
+    [inbox_id] = store(db, event("رفضت المدرسة تسجيل ابني بدون أي سبب واضح"))
     first = pipeline.process(inbox_id)
     second = pipeline.process(inbox_id)
     assert first.status == "processed" and second.status == "skipped"
