@@ -199,11 +199,9 @@ class IntakePipeline:
                     session, inbox_id, events[inbox_id], analyses[inbox_id], contacts[inbox_id], now
                 )
             inbox.mark_done_many(session, claimed)
-        # Assignment takes locks on the unit's coordinators: in its own short transaction per
-        # ticket, after the chunk committed, so it never holds them while the chunk's rows wait.
-        for outcome in outcomes.values():
-            if outcome.to_assign is not None:
-                self._assign(*outcome.to_assign)
+        # Assignment locks the units' coordinators: in one short transaction for the whole chunk,
+        # after the chunk committed, so those locks are never held while the chunk's rows wait.
+        self._assign([o.to_assign for o in outcomes.values() if o.to_assign is not None])
         return outcomes
 
     def _contact(self, session: Session, event: InboundEvent, analysis: AnalysisLike | None, now: datetime) -> Contact:
@@ -211,12 +209,14 @@ class IntakePipeline:
         language = reply_language(analysis.language) if analysis else None
         return identities.resolve(session, event, language=language, now=now)
 
-    def _assign(self, ticket_id: int, unit_id: int) -> None:
+    def _assign(self, pairs: list[tuple[int, int]]) -> None:
+        if not pairs:
+            return
         try:
             with self.db.session() as session:
-                assignment.assign(session, ticket_id, unit_id)
-        except Exception:  # the ticket is safe in its unit's queue; the SLA sweep assigns it later
-            log.warning("assignment deferred to the sweep ticket_id=%s", ticket_id, exc_info=True)
+                assignment.assign_many(session, pairs)
+        except Exception:  # the tickets are safe in their units' queues; the SLA sweep assigns them later
+            log.warning("assignment deferred to the sweep ticket_ids=%s", [t for t, _ in pairs], exc_info=True)
 
     def _failed(self, inbox_id: int, exc: Exception) -> IntakeOutcome:
         with self.db.session() as session:

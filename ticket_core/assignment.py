@@ -7,9 +7,11 @@ as capacity frees. A coordinator who goes off duty gives their open tickets back
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ticket_core import audit
@@ -38,12 +40,23 @@ _LOAD = [s.value for s in (TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS, Tick
 _QUEUED = [s.value for s in (TicketStatus.NEW, TicketStatus.ASSIGNED, TicketStatus.REOPENED)]
 
 
-def pick_coordinator(session: Session, unit_id: int) -> int | None:
-    """The on-duty coordinator of ``unit_id`` with the fewest open tickets, under the unit's cap.
+@dataclass
+class _Seat:
+    """One coordinator's place in a unit, as read (and locked) for a batch of assignments."""
 
-    One statement reads every coordinator of the unit with their load; on PostgreSQL it also locks
-    their membership rows (in id order, the same in every transaction, so two assigners serialise
-    without deadlocking and cannot both fill the last free slot).
+    member_id: int
+    user_id: int
+    unit_id: int
+    cap: int
+    last_assigned_at: datetime | None
+
+
+def _seats(session: Session, unit_ids: Iterable[int]) -> tuple[dict[int, list[_Seat]], dict[int, int]]:
+    """The available coordinators of ``unit_ids`` and every one's current load, in one statement.
+
+    On PostgreSQL it also locks their membership rows, all at once and in member-id order (the
+    same order in every transaction), so two assigners serialise without deadlocking and cannot
+    both fill the last free slot.
     """
     conn = session.connection()
     load = (
@@ -56,6 +69,7 @@ def pick_coordinator(session: Session, unit_id: int) -> int | None:
         select(
             _members.c.id,
             _members.c.user_id,
+            _members.c.unit_id,
             _members.c.last_assigned_at,
             load.label("load"),
             _units.c.coordinator_cap,
@@ -63,48 +77,107 @@ def pick_coordinator(session: Session, unit_id: int) -> int | None:
         )
         .join(_users, _users.c.id == _members.c.user_id)
         .join(_units, _units.c.id == _members.c.unit_id)
-        .where(_members.c.unit_id == unit_id, _members.c.role == MemberRole.COORDINATOR.value)
+        .where(_members.c.unit_id.in_(sorted(set(unit_ids))), _members.c.role == MemberRole.COORDINATOR.value)
         .order_by(_members.c.id)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=_members)
-    rows = [r for r in conn.execute(query).all() if r.available and r.load < r.coordinator_cap]
-    if not rows:
-        return None
+    seats: dict[int, list[_Seat]] = {}
+    loads: dict[int, int] = {}
+    for r in conn.execute(query).all():
+        loads[r.user_id] = int(r.load)  # a person's load counts across all their units
+        if r.available:
+            seats.setdefault(r.unit_id, []).append(_Seat(r.id, r.user_id, r.unit_id, r.coordinator_cap, r.last_assigned_at))
+    return seats, loads
+
+
+def _best(seats: list[_Seat], loads: dict[int, int]) -> _Seat | None:
     # Fewest open tickets; round robin on ties (never assigned first, then assigned longest ago).
-    best = min(rows, key=lambda r: (r.load, r.last_assigned_at is not None, r.last_assigned_at or utcnow(), r.id))
-    conn.execute(update(_members).where(_members.c.id == best.id).values(last_assigned_at=utcnow()))
-    return int(best.user_id)
+    free = [s for s in seats if loads[s.user_id] < s.cap]
+    if not free:
+        return None
+    return min(
+        free,
+        key=lambda s: (loads[s.user_id], s.last_assigned_at is not None, s.last_assigned_at or utcnow(), s.member_id),
+    )
+
+
+def pick_coordinator(session: Session, unit_id: int) -> int | None:
+    """The on-duty coordinator of ``unit_id`` with the fewest open tickets, under the unit's cap
+    (without assigning anything)."""
+    seats, loads = _seats(session, [unit_id])
+    best = _best(seats.get(unit_id, []), loads)
+    return best.user_id if best else None
+
+
+def assign_many(
+    session: Session, pairs: Sequence[tuple[int, int]], *, actor: str = audit.SYSTEM, now: datetime | None = None
+) -> dict[int, int | None]:
+    """Give each ``(ticket id, unit id)`` to a coordinator of its unit, in the order given.
+
+    The whole batch costs a handful of statements (one locking read, then one batched write per
+    table) instead of five per ticket: intake assigns a chunk's new tickets together. Returns the
+    chosen user per ticket, None where everyone in the unit is at the cap (the ticket then waits
+    in the unit's queue for ``assign_backlog``).
+    """
+    now = now or utcnow()
+    chosen: dict[int, int | None] = {}
+    if not pairs:
+        return chosen
+    seats, loads = _seats(session, (unit_id for _, unit_id in pairs))
+    touched: dict[int, _Seat] = {}
+    for ticket_id, unit_id in pairs:
+        best = _best(seats.get(unit_id, []), loads)
+        chosen[ticket_id] = best.user_id if best else None
+        if best is not None:
+            loads[best.user_id] += 1
+            best.last_assigned_at = now
+            touched[best.member_id] = best
+    done = [(t, u) for t, u in chosen.items() if u is not None]
+    if not done:
+        return chosen
+    conn = session.connection()
+    # Plain comparisons, not IN: an expanding IN list cannot be used in a batched (executemany) UPDATE.
+    waiting = or_(_tickets.c.status == TicketStatus.NEW.value, _tickets.c.status == TicketStatus.REOPENED.value)
+    conn.execute(
+        update(_tickets)
+        .where(_tickets.c.id == bindparam("t_id"))
+        .values(
+            assignee_id=bindparam("u_id"),
+            status=case((waiting, TicketStatus.ASSIGNED.value), else_=_tickets.c.status),
+            updated_at=now,
+        ),
+        [{"t_id": t, "u_id": u} for t, u in done],
+    )
+    conn.execute(
+        update(_members).where(_members.c.id == bindparam("m_id")).values(last_assigned_at=now),
+        [{"m_id": m} for m in sorted(touched)],
+    )
+    conn.execute(
+        insert(_notifications),
+        [{"user_id": u, "kind": "assigned", "ticket_id": t, "created_at": now, "payload": {}} for t, u in done],
+    )
+    units = dict(pairs)
+    audit.record_many(
+        session,
+        [
+            audit.Event("ticket.assigned", actor=actor, ticket_id=t, detail={"assignee_id": u, "unit_id": units[t]})
+            for t, u in done
+        ],
+    )
+    return chosen
 
 
 def assign(
     session: Session, ticket_id: int, unit_id: int, *, actor: str = audit.SYSTEM, now: datetime | None = None
 ) -> int | None:
     """Give a new (or returned) ticket to a coordinator of its unit; None if all are at the cap."""
-    now = now or utcnow()
-    user_id = pick_coordinator(session, unit_id)
-    if user_id is None:
-        return None
-    conn = session.connection()
-    waiting = _tickets.c.status.in_([TicketStatus.NEW.value, TicketStatus.REOPENED.value])
-    conn.execute(
-        update(_tickets)
-        .where(_tickets.c.id == ticket_id)
-        .values(
-            assignee_id=user_id,
-            status=case((waiting, TicketStatus.ASSIGNED.value), else_=_tickets.c.status),
-            updated_at=now,
-        )
-    )
-    conn.execute(
-        insert(_notifications).values(user_id=user_id, kind="assigned", ticket_id=ticket_id, created_at=now, payload={})
-    )
-    audit.record(session, "ticket.assigned", actor=actor, ticket_id=ticket_id, assignee_id=user_id, unit_id=unit_id)
-    return user_id
+    return assign_many(session, [(ticket_id, unit_id)], actor=actor, now=now)[ticket_id]
 
 
 def assign_backlog(session: Session, *, limit: int = 500) -> int:
-    """Hand out unassigned tickets in units whose coordinators have free capacity again."""
+    """Hand out unassigned tickets in units whose coordinators have free capacity again
+    (most overdue first)."""
     rows = (
         session.connection()
         .execute(
@@ -119,16 +192,8 @@ def assign_backlog(session: Session, *, limit: int = 500) -> int:
         )
         .all()
     )
-    full: set[int] = set()
-    assigned = 0
-    for ticket_id, unit_id in rows:
-        if unit_id in full:
-            continue
-        if assign(session, ticket_id, unit_id) is None:
-            full.add(unit_id)
-        else:
-            assigned += 1
-    return assigned
+    chosen = assign_many(session, [(int(t), int(u)) for t, u in rows])
+    return sum(1 for user_id in chosen.values() if user_id is not None)
 
 
 def go_off_duty(session: Session, user_id: int, *, actor: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert
@@ -36,4 +38,38 @@ def record(
             "reason": reason,
             "detail": detail,
         },
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One audit event to write with ``record_many``."""
+
+    action: str
+    actor: str = SYSTEM
+    ticket_id: int | None = None
+    conversation_id: int | None = None
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def record_many(session: Session, events: Sequence[Event]) -> None:
+    """Write several audit events in one batched statement, in the caller's transaction."""
+    if not events:
+        return
+    at = utcnow()
+    session.connection().execute(
+        _INSERT,
+        [
+            {
+                "at": at,
+                "actor": e.actor,
+                "action": e.action,
+                "ticket_id": e.ticket_id,
+                "conversation_id": e.conversation_id,
+                "reason": e.reason,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
     )

@@ -19,11 +19,14 @@ from ticket_core.models import (
     Conversation,
     InboxEvent,
     InboxStatus,
+    MemberRole,
     Message,
+    Notification,
     OutboxMessage,
     OutboxStatus,
     Ticket,
     TicketStatus,
+    UnitMember,
 )
 
 
@@ -229,3 +232,36 @@ def test_a_message_that_breaks_the_model_holds_back_only_itself(db: Database, pi
     outcomes = pipeline.process_many(ids)
     assert [o.status for o in outcomes] == ["processed", "retry", "processed"]
     assert count(db, Ticket) == 2
+
+
+def test_a_chunk_of_new_tickets_is_assigned_together_by_least_load(db: Database, pipeline: IntakePipeline) -> None:
+    """Intake assigns a chunk's new tickets in one batch: every one gets a coordinator of its unit,
+    spread evenly (least-loaded first), each with an assignment notification and audit event."""
+    texts = [f"المعلم يتأخر عن الحصص كل يوم في مدرسة ابني رقم {n} في الرياض" for n in range(8)]
+    ids = store(db, *(event(t, event_id=str(100 + n), user=str(900 + n)) for n, t in enumerate(texts)))
+    outcomes = pipeline.process_many(ids)
+    assert all(o.status == "processed" for o in outcomes)
+    with db.read_session() as session:
+        rows = session.execute(select(Ticket.id, Ticket.unit_id, Ticket.assignee_id, Ticket.status)).all()
+        notified = session.execute(select(func.count()).select_from(Notification)).scalar_one()
+        audited = session.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "ticket.assigned")
+        ).scalar_one()
+        members = {
+            (m.unit_id, m.user_id)
+            for m in session.execute(select(UnitMember).where(UnitMember.role == MemberRole.COORDINATOR)).scalars()
+        }
+    assert len(rows) == 8
+    assert all(r.assignee_id is not None and r.status == TicketStatus.ASSIGNED for r in rows)
+    assert all((r.unit_id, r.assignee_id) in members for r in rows)
+    per_person: dict[int, int] = {}
+    for r in rows:
+        per_person[r.assignee_id] = per_person.get(r.assignee_id, 0) + 1
+    per_unit_people = {u for u, _ in members if any(r.unit_id == u for r in rows)}
+    assert per_unit_people, "the tickets went to units with coordinators"
+    # Least-loaded with round robin: nobody gets a second ticket while a colleague of the unit has none.
+    for unit_id in {r.unit_id for r in rows}:
+        people = [p for u, p in members if u == unit_id]
+        counts = [per_person.get(p, 0) for p in people]
+        assert max(counts) - min(counts) <= 1, (unit_id, counts)
+    assert notified == 8 and audited == 8
