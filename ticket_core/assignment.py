@@ -87,7 +87,9 @@ def _seats(session: Session, unit_ids: Iterable[int]) -> tuple[dict[int, list[_S
     for r in conn.execute(query).all():
         loads[r.user_id] = int(r.load)  # a person's load counts across all their units
         if r.available:
-            seats.setdefault(r.unit_id, []).append(_Seat(r.id, r.user_id, r.unit_id, r.coordinator_cap, r.last_assigned_at))
+            seats.setdefault(r.unit_id, []).append(
+                _Seat(r.id, r.user_id, r.unit_id, r.coordinator_cap, r.last_assigned_at)
+            )
     return seats, loads
 
 
