@@ -48,9 +48,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, le=64)
     sweep_interval_s: float = Field(10.0, gt=0)
     sla_sweep_interval_s: float = Field(60.0, gt=0)  # escalation on breach is "correct to the minute"
-    handback_idle_minutes: float = Field(120.0, gt=0)
+    handback_idle_minutes: float = Field(120.0, gt=0)  # a coordinator silent this long gives the chat back to the bot
     urgent_alert_url: str | None = None  # optional: POST (signed) each urgent ticket to an e-mail/SMS gateway
-    urgent_alert_secret: SecretStr | None = None  # a coordinator silent this long gives the chat back to the bot
+    urgent_alert_secret: SecretStr | None = None  # HMAC key for those POSTs
     inbox_stale_after_s: float = Field(30.0, gt=0)  # pending inbox rows older than this are re-enqueued
     outbox_lease_s: float = Field(60.0, gt=0)  # a send that has not finished after this is retried
     outbox_max_attempts: int = Field(8, ge=1, le=100)
