@@ -8,7 +8,13 @@
     workers, in embedded mode (SQLite + SQLite broker) and on PostgreSQL + Redis with 2 worker
     processes; the baseline is the same load run through a no-op Celery task on the same broker.
 
-Usage: ``python bench/intake.py [--quick] [--skip-production]``. PostgreSQL/Redis come from
+(c) Mixed channels (``--parts mixed``): realistic signed webhooks of every connector (built by the
+    fakes' own builders, so each payload has its platform's real shape and size) against our
+    ``/webhooks/{channel}`` and against a bare aiohttp handler that checks the portal's HMAC over the
+    same bytes: each channel alone (closed loop), then all interleaved (closed loop, and open loop
+    at ``--rate``), reported per channel next to the baseline.
+
+Usage: ``python bench/intake.py [--quick] [--skip-production] [--parts ack,drain,mixed]``. PostgreSQL/Redis come from
 ``TAWASUL_TEST_DATABASE_URL`` / ``TAWASUL_TEST_REDIS_URL`` (defaults: this machine's servers).
 The load generator runs in its own process; every figure is printed next to its baseline.
 """
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -265,6 +272,314 @@ def bench_noop_baseline(tmp: Path, *, broker_url: str, n: int) -> dict[str, Any]
         worker.wait(20)
 
 
+# --- (c) mixed channels ----------------------------------------------------------------------------
+
+# (label, channel, signed_message options): every connector, X's DMs and @mentions apart.
+MIXED_KINDS: list[tuple[str, str, dict[str, Any]]] = [
+    ("telegram", "telegram", {}),
+    ("portal", "portal", {}),
+    ("facebook", "facebook", {}),
+    ("instagram", "instagram", {}),
+    ("whatsapp", "whatsapp", {}),
+    ("twitter dm", "twitter", {}),
+    ("twitter mention", "twitter", {"mention": True, "api": "xaa"}),
+    ("skype", "skype", {}),
+    ("msteams", "msteams", {}),
+    ("webchat", "webchat", {}),
+    ("snapchat", "snapchat", {}),
+]
+# What the hub checks on each, against the baseline's HMAC-SHA256 (hex) of the body.
+MIXED_CHECKS = {
+    "telegram": "secret header (cheaper)",
+    "portal": "HMAC-SHA256 (same)",
+    "facebook": "HMAC-SHA256 (same)",
+    "instagram": "HMAC-SHA256 (same)",
+    "whatsapp": "HMAC-SHA256 (same)",
+    "twitter dm": "HMAC-SHA256 b64 (same)",
+    "twitter mention": "HMAC-SHA256 b64 (same)",
+    "skype": "RS256 JWT (dearer)",
+    "msteams": "RS256 JWT (dearer)",
+    "webchat": "RS256 JWT (dearer)",
+    "snapchat": "HMAC-SHA256 + time (same)",
+}
+MIXED_BASELINE_NOTE = (
+    "baseline: a bare aiohttp handler on /webhooks/{channel} that reads the body and checks the portal's "
+    "HMAC-SHA256 (hex, X-Tawasul-Signature) over the same bytes, then answers 200; no parsing, no storage. "
+    "Portal, Snapchat (plus a timestamp window), Meta (X-Hub-Signature-256) and X (base64) use that same HMAC, so "
+    "their ratio is the cost of parsing, storing and enqueueing. Telegram's check is a constant-time compare of "
+    "its secret-token header, cheaper than the baseline's HMAC. Bot Framework's (skype, msteams, webchat) is an "
+    "RS256 JWT verification (cached JWKS key, issuer, audience, expiry, serviceUrl claim, channel endorsement), "
+    "dearer than an HMAC: their ratio includes that cost, which the baseline does not pay."
+)
+
+BARE_MIXED_HANDLER = """
+import hashlib, hmac, os, sys
+from aiohttp import web
+secret = os.environ["SECRET"].encode()
+async def handle(request):
+    body = await request.read()
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(request.headers.get("X-Tawasul-Signature", ""), expected):
+        return web.json_response({"error": "signature_invalid"}, status=403)
+    return web.json_response({"ok": True})
+app = web.Application(client_max_size=1024 * 1024)
+app.router.add_post("/webhooks/{channel}", handle)
+app.router.add_get("/healthz", lambda r: web.json_response({"ok": True}))
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+# One request: (label, channel, body, headers for the hub, headers for the bare handler).
+MixedItem = tuple[str, str, bytes, dict[str, str], dict[str, str]]
+
+
+def mixed_items(stack: LocalStack, label: str, channel: str, options: dict[str, Any], count: int) -> list[MixedItem]:
+    """``count`` fresh signed messages of one kind, from 150 citizens, as the platform sends them."""
+    secret = stack.secrets["portal_secret"]
+    items: list[MixedItem] = []
+    for _ in range(count):
+        i = next(_MIXED_SERIAL)
+        call = stack.signed_message(channel, f"مستفيد {i % 150}", f"{ARABIC[i % len(ARABIC)]} ({i})", **options)
+        hub = {"Content-Type": "application/json", **call.headers}
+        bare = {
+            "Content-Type": "application/json",
+            "X-Tawasul-Signature": "sha256=" + hmac.new(secret.encode(), call.body, hashlib.sha256).hexdigest(),
+        }
+        items.append((label, call.channel, call.body, hub, bare))
+    return items
+
+
+_MIXED_SERIAL = itertools.count(1)
+
+
+def interleave(groups: list[list[MixedItem]]) -> list[MixedItem]:
+    """Round-robin across kinds, as traffic from several platforms arrives."""
+    return [item for batch in itertools.zip_longest(*groups) for item in batch if item is not None]
+
+
+async def _mixed_closed(
+    url: str, items: list[MixedItem], target: int, concurrency: int, min_s: float = 0.0
+) -> dict[str, Any]:
+    """Every item once; with ``min_s`` (the stateless bare handler only) go round the items again
+    until that long has passed, so a fast baseline is not timed over a few milliseconds."""
+    import aiohttp
+
+    latencies: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    sent = 0
+    t0 = time.perf_counter()
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal sent
+        while sent < len(items) or time.perf_counter() - t0 < min_s:
+            item = items[sent % len(items)]
+            sent += 1
+            label, channel, body, headers = item[0], item[1], item[2], item[target]
+            start = time.perf_counter()
+            async with session.post(f"{url}/webhooks/{channel}", data=body, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    errors[label] = errors.get(label, 0) + 1
+            latencies.setdefault(label, []).append(time.perf_counter() - start)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return _mixed_result(latencies, errors, elapsed)
+
+
+async def _mixed_open(url: str, items: list[MixedItem], target: int, rate: float) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+
+    async def one(session: aiohttp.ClientSession, scheduled: float, item: MixedItem) -> None:
+        label, channel, body, headers = item[0], item[1], item[2], item[target]
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        async with session.post(f"{url}/webhooks/{channel}", data=body, headers=headers) as r:
+            await r.read()
+            if r.status != 200:
+                errors[label] = errors.get(label, 0) + 1
+        latencies.setdefault(label, []).append(time.perf_counter() - scheduled)  # no coordinated omission
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+        t0 = time.perf_counter() + 0.2
+        await asyncio.gather(*(one(session, t0 + i / rate, item) for i, item in enumerate(items)))
+        elapsed = time.perf_counter() - t0
+    return {"offered_rps": rate, **_mixed_result(latencies, errors, elapsed)}
+
+
+def _mixed_result(latencies: dict[str, list[float]], errors: dict[str, int], elapsed: float) -> dict[str, Any]:
+    every = [x for values in latencies.values() for x in values]
+    return {
+        "rps": len(every) / elapsed,
+        "n": len(every),
+        "errors": sum(errors.values()),
+        **_percentiles(every),
+        "channels": {
+            label: {"n": len(values), "errors": errors.get(label, 0), **_percentiles(values)}
+            for label, values in latencies.items()
+        },
+    }
+
+
+# One load: (key, "closed" or "open", base URL, items, HUB or BARE, concurrency or rate, min seconds).
+MixedLoad = tuple[str, str, str, list[MixedItem], int, float, float]
+
+
+def _mixed_generator(plan: list[MixedLoad], out: Any) -> None:
+    """Run the plan's loads one after the other, in this (separate) process."""
+
+    async def run() -> dict[str, Any]:
+        results = {}
+        for key, mode, url, items, target, arg, min_s in plan:
+            if mode == "closed":
+                results[key] = await _mixed_closed(url, items, target, int(arg), min_s)
+            else:
+                results[key] = await _mixed_open(url, items, target, arg)
+        return results
+
+    out.put(asyncio.run(run()))
+
+
+def generate_mixed(plan: list[MixedLoad]) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_mixed_generator, args=(plan, out))
+    proc.start()
+    result = out.get(timeout=900)
+    proc.join(30)
+    return result  # type: ignore[no-any-return]
+
+
+HUB, BARE = 3, 4  # which headers of a MixedItem a target gets
+
+
+def bench_mixed(
+    tmp: Path,
+    *,
+    database_url: str,
+    broker_url: str,
+    label: str,
+    alone: int,
+    mixed: int,
+    rate: float,
+    open_s: float,
+    bare_min_s: float,
+) -> dict[str, Any]:
+    stack = LocalStack(tmp / label, database_url=database_url, broker_url=broker_url, model=tmp / "nlu.joblib")
+    stack.env["TAWASUL_QUEUE_PREFIX"] = f"m{uuid.uuid4().hex[:8]}"
+    stack.boot()  # no worker: only the acknowledgement path is measured
+    port = free_port()
+    bare_url = f"http://127.0.0.1:{port}"
+    bare = subprocess.Popen(
+        [sys.executable, "-c", BARE_MIXED_HANDLER, str(port)],
+        env={**os.environ, "SECRET": stack.secrets["portal_secret"]},
+    )
+    sent: dict[str, int] = {}
+
+    def kinds(count: int) -> list[list[MixedItem]]:
+        groups = [mixed_items(stack, name, channel, options, count) for name, channel, options in MIXED_KINDS]
+        for group in groups:
+            for item in group:
+                sent[item[1]] = sent.get(item[1], 0) + 1  # every batch reaches the hub once
+        return groups
+
+    try:
+        wait_for(lambda: _up(f"{bare_url}/healthz"), 20, "the bare handler")
+        # Warm-up (also makes the hub fetch the Bot Framework keys once, as it does at start in production).
+        warm = interleave(kinds(20))
+        report: dict[str, Any] = {"loadavg_at_start": os.getloadavg(), "alone": {}}
+        plan: list[MixedLoad] = [
+            ("warm-bare", "closed", bare_url, warm, BARE, 8, 0.0),
+            ("warm-hub", "closed", stack.url, warm, HUB, 8, 0.0),
+        ]
+        # Each kind alone: the same bytes to the bare handler, then to the hub.
+        for group in kinds(alone):
+            name = group[0][0]
+            plan += [
+                (f"bare:{name}", "closed", bare_url, group, BARE, 16, bare_min_s),
+                (f"hub:{name}", "closed", stack.url, group, HUB, 16, 0.0),
+            ]
+        results = generate_mixed(plan)
+        for name, _, _ in MIXED_KINDS:
+            group_items = next(p[3] for p in plan if p[0] == f"hub:{name}")
+            report["alone"][name] = {
+                "body_bytes": statistics.fmean(len(item[2]) for item in group_items),
+                "check": MIXED_CHECKS[name],
+                "hub": results[f"hub:{name}"],
+                "bare": results[f"bare:{name}"],
+            }
+        # All kinds interleaved: closed loop, then open loop at the offered rate (built just before, as
+        # the Snapchat relay's timestamp must be fresh).
+        closed = interleave(kinds(mixed // len(MIXED_KINDS)))
+        results = generate_mixed(
+            [
+                ("bare", "closed", bare_url, closed, BARE, 16, bare_min_s),
+                ("hub", "closed", stack.url, closed, HUB, 16, 0.0),
+            ]
+        )
+        report["mixed_closed"] = {"hub": results["hub"], "bare": results["bare"]}
+        opened = interleave(kinds(int(rate * open_s) // len(MIXED_KINDS)))
+        results = generate_mixed(
+            [("bare", "open", bare_url, opened, BARE, rate, 0.0), ("hub", "open", stack.url, opened, HUB, rate, 0.0)]
+        )
+        report["mixed_open"] = {"hub": results["hub"], "bare": results["bare"]}
+        stored = {
+            str(row["channel"]): int(row["n"])
+            for row in stack.query("SELECT channel, count(*) AS n FROM inbox GROUP BY channel")
+        }
+        report["inbox_rows"] = {"sent": sent, "stored": stored}
+        report["loadavg_at_end"] = os.getloadavg()
+        return report
+    finally:
+        bare.terminate()
+        bare.wait(10)
+        stack.stop()
+
+
+def _print_mixed(label: str, r: dict[str, Any], rate: float) -> None:
+    load = f"load average {r['loadavg_at_start'][0]:.1f} at start, {r['loadavg_at_end'][0]:.1f} at end"
+    print(f"  {label} ({load}: other processes share these 2 cores)")
+    print(
+        f"    {'channel':<16} {'body B':>6}  {'hub check':<25} {'alone: hub req/s':>16} {'bare':>6} {'ratio':>6}  "
+        f"{'hub p50/p99 ms':>15} {'bare p50/p99':>13} | {'mixed @' + format(rate, '.0f') + '/s hub p50/p99':>25} {'bare p50/p99':>13}"
+    )
+    for name, _, _ in MIXED_KINDS:
+        a = r["alone"][name]
+        hub, bare = a["hub"], a["bare"]
+        o_hub = r["mixed_open"]["hub"]["channels"].get(name, {})
+        o_bare = r["mixed_open"]["bare"]["channels"].get(name, {})
+        print(
+            f"    {name:<16} {a['body_bytes']:>6.0f}  {a['check']:<25} {hub['rps']:>16.0f} {bare['rps']:>6.0f} "
+            f"{hub['rps'] / bare['rps']:>6.0%}  {hub['p50_ms']:>6.1f} / {hub['p99_ms']:<6.1f} {bare['p50_ms']:>5.1f} / {bare['p99_ms']:<5.1f} | "
+            f"{o_hub.get('p50_ms', float('nan')):>16.1f} / {o_hub.get('p99_ms', float('nan')):<6.1f} "
+            f"{o_bare.get('p50_ms', float('nan')):>5.1f} / {o_bare.get('p99_ms', float('nan')):<5.1f}"
+            + (f"  errors {hub['errors']}" if hub["errors"] else "")
+        )
+    c_hub, c_bare = r["mixed_closed"]["hub"], r["mixed_closed"]["bare"]
+    o_hub, o_bare = r["mixed_open"]["hub"], r["mixed_open"]["bare"]
+    print(
+        f"    all {len(MIXED_KINDS)} kinds interleaved, closed loop (16 connections): hub {c_hub['rps']:.0f} req/s vs bare "
+        f"{c_bare['rps']:.0f} = {c_hub['rps'] / c_bare['rps']:.0%} of bare; p50 {c_hub['p50_ms']:.1f} / p99 {c_hub['p99_ms']:.1f} ms "
+        f"(bare {c_bare['p50_ms']:.1f} / {c_bare['p99_ms']:.1f}); errors {c_hub['errors']}"
+    )
+    print(
+        f"    all interleaved, open loop at {o_hub['offered_rps']:.0f} req/s offered: hub p50 {o_hub['p50_ms']:.1f} / "
+        f"p99 {o_hub['p99_ms']:.1f} ms (bare {o_bare['p50_ms']:.1f} / {o_bare['p99_ms']:.1f}); errors {o_hub['errors']}"
+    )
+    rows = r["inbox_rows"]
+    ok = rows["sent"] == rows["stored"]
+    print(
+        f"    inbox rows per channel {'= requests sent to the hub' if ok else 'DIFFER from requests sent'}: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(rows["stored"].items()))
+        + ("" if ok else f" (sent {rows['sent']})")
+    )
+
+
 # --- helpers ----------------------------------------------------------------------------------------
 
 
@@ -390,13 +705,44 @@ class Run:
             self.report["noop_redis"] = bench_noop_baseline(self.tmp, broker_url=self.redis, n=self.n_drain)
             _print_drain("PostgreSQL + Redis", self.report["drain_pg_redis"], self.report["noop_redis"])
 
+    @property
+    def n_mixed_alone(self) -> int:
+        return 1000 if self.args.quick else 3000
+
+    @property
+    def n_mixed(self) -> int:
+        return 3300 if self.args.quick else 9900
+
+    def mixed(self) -> None:
+        open_s = 4.0 if self.args.quick else 10.0
+        stacks = [
+            ("embedded", "embedded (SQLite + SQLite broker)", self.sqlite("mixed-e"), self.embedded_broker("mixed-e"))
+        ]
+        if not self.args.skip_production:
+            stacks.append(("pg_redis", "PostgreSQL + Redis", _fresh_pg(self.pg_admin), self.redis))
+        for key, title, database_url, broker_url in stacks:
+            print(f"(c) mixed channels, {title} …", flush=True)
+            self.report[f"mixed_{key}"] = bench_mixed(
+                self.tmp,
+                database_url=database_url,
+                broker_url=broker_url,
+                label=f"mixed-{key}",
+                alone=self.n_mixed_alone,
+                mixed=self.n_mixed,
+                rate=self.args.rate,
+                open_s=open_s,
+                bare_min_s=1.0 if self.args.quick else 3.0,
+            )
+            _print_mixed(title, self.report[f"mixed_{key}"], self.args.rate)
+        print(f"    {MIXED_BASELINE_NOTE}")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs")
     parser.add_argument("--skip-production", action="store_true", help="embedded mode only")
     parser.add_argument("--rate", type=float, default=500.0, help="offered rate for the open-loop latency run")
-    parser.add_argument("--parts", default="ack,drain", help="comma-separated: ack, drain")
+    parser.add_argument("--parts", default="ack,drain", help="comma-separated: ack, drain, mixed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tawasul-bench-") as name:
         run = Run(
@@ -406,12 +752,15 @@ def main() -> None:
             os.environ.get("TAWASUL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
             {"cpus": os.cpu_count()},
         )
-        _train(run.tmp / "nlu.joblib")
         parts = set(args.parts.split(","))
+        if parts & {"ack", "drain"}:
+            _train(run.tmp / "nlu.joblib")
         if "ack" in parts:
             run.ack()
         if "drain" in parts:
             run.drain()
+        if "mixed" in parts:  # acknowledgement only: no worker, so no model is needed
+            run.mixed()
         out = REPO / "var" / "bench-intake.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(run.report, indent=2))

@@ -229,6 +229,16 @@ class LocalStack:
             result = self.cli(*step)
             assert result.returncode == 0, result.stderr
 
+    def boot(self, *, embedded_worker: bool = False) -> None:
+        """``prepare()`` then ``start_web()``, sooner: the web process starts while the seed runs
+        (nothing is posted before both are done)."""
+        result = self.cli("migrate")
+        assert result.returncode == 0, result.stderr
+        self.web = self._spawn("web", "serve", "--worker" if embedded_worker else "--no-worker")
+        result = self.cli("seed")
+        assert result.returncode == 0, result.stderr
+        wait_for(self._ready, 60, "the hub to become ready")
+
     def start_web(self, *, embedded_worker: bool = False) -> None:
         self.web = self._spawn("web", "serve", "--worker" if embedded_worker else "--no-worker")
         wait_for(self._ready, 60, "the hub to become ready")
@@ -374,6 +384,7 @@ class LocalStack:
         event_id = str(2_100_000_000_000_000_000 + n * 1000 + _secrets.randbelow(1000))
         if mention:
             x.call(x.register_mention, event_id, author)  # a post that mentions us: X lets us reply to it
+            self._names[("twitter", event_id)] = user  # our public reply is addressed to the post
             if api == "xaa":
                 payload = xaa_mention(account, event_id, author, text, username=handle, name=user)
             else:
@@ -416,15 +427,36 @@ class LocalStack:
         assert result.returncode == 0, result.stderr
         return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
+    def ticket_rows(self) -> list[dict[str, Any]]:
+        """The rows ``tawasul tickets --json`` prints, read in this process (no CLI start-up)."""
+        from ticket_core import queries
+        from ticket_core.db import Database
+
+        db = Database(self.database_url)
+        try:
+            with db.read_session() as session:
+                return queries.ticket_rows(session)
+        finally:
+            db.dispose()
+
     def outbox(self) -> list[dict[str, Any]]:
-        """Every outbound message (``tawasul outbox --json``), oldest first."""
-        result = self.cli("outbox", "--json", "--limit", "10000")
-        assert result.returncode == 0, result.stderr
-        rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-        return sorted(rows, key=lambda row: int(row["id"]))
+        """Every outbound message, oldest first: id, channel, status (sent, manual, dead …), ticket
+        number, the citizen's ``user_ref``, text and last error. Read straight from the database,
+        so it is cheap enough to poll."""
+        return self.query(
+            "SELECT o.id, o.channel, o.status, t.number AS ticket, o.user_ref, o.thread_ref, o.text, o.last_error "
+            "FROM outbox o LEFT JOIN tickets t ON t.id = o.ticket_id ORDER BY o.id"
+        )
 
     def outbox_states(self) -> dict[str, dict[str, int]]:
-        """channel -> outbox status -> count, read straight from the database (cheap enough to poll)."""
+        """channel -> outbox status -> count."""
+        states: dict[str, dict[str, int]] = {}
+        for row in self.query("SELECT channel, status, count(*) AS n FROM outbox GROUP BY channel, status"):
+            states.setdefault(str(row["channel"]), {})[str(row["status"]).lower()] = int(row["n"])
+        return states
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of ``sql`` on the hub's database, as dicts (a ``status`` column is lower-cased)."""
         from sqlalchemy import create_engine, text
         from sqlalchemy.engine import make_url
 
@@ -434,13 +466,13 @@ class LocalStack:
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(text("SELECT channel, status, count(*) FROM outbox GROUP BY channel, status"))
-                states: dict[str, dict[str, int]] = {}
-                for channel, status, count in rows:
-                    states.setdefault(str(channel), {})[str(status).lower()] = int(count)
-                return states
+                rows = [dict(row._mapping) for row in conn.execute(text(sql))]
         finally:
             engine.dispose()
+        for row in rows:
+            if "status" in row:
+                row["status"] = str(row["status"]).lower()
+        return rows
 
     def telegram_texts(self) -> list[tuple[int, str]]:
         texts: list[tuple[int, str]] = self.telegram.call(lambda: [(m.chat_id, m.text) for m in self.telegram.sent])

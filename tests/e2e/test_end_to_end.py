@@ -248,10 +248,14 @@ def test_invalid_setting_fails_at_start_with_one_line(tmp_path: Path) -> None:
     ]
 
 
-def test_demo_sends_a_dozen_messages_and_every_one_is_answered(tmp_path: Path, trained_model: Path) -> None:
+def test_demo_sends_messages_on_every_channel_and_every_one_is_answered(tmp_path: Path, trained_model: Path) -> None:
     import re
     import subprocess
     import sys
+
+    from connectors.twitter import PUBLIC_ACK
+    from fakes.stack import CHANNELS
+    from hub.demo import CHANNEL_TITLES, MANUAL_LABEL, MESSAGES
 
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TAWASUL_")},
@@ -261,9 +265,50 @@ def test_demo_sends_a_dozen_messages_and_every_one_is_answered(tmp_path: Path, t
     result = subprocess.run(
         [sys.executable, "-m", "hub.cli", "demo"], env=env, capture_output=True, text=True, timeout=300, check=False
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    replies = [line for line in result.stdout.splitlines() if line.startswith(("  telegram chat", "  portal user"))]
-    assert len(replies) == 12
-    numbers = set(re.findall(r"\b20\d\d-\d{6}\b", result.stdout))
-    assert len(numbers) >= 8  # most messages open a ticket; the greeting and the status question do not
-    assert any("Thank you for contacting" in r for r in replies)  # the English writer got English
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+
+    # Tickets (the greeting, the status question and FAQ answers open none), each routed to a unit; a
+    # ticket's reply is sent, except Snapchat's, which waits to be sent by hand.
+    tickets = re.findall(r"^  (20\d\d-\d{6})  (\w+) .* unit (\S+) +due .* reply (\w+)$", out, re.MULTILINE)
+    assert len(tickets) >= 8, out
+    assert len({channel for _, channel, _, _ in tickets}) >= 8, out
+    assert all(unit for _, _, unit, _ in tickets)
+    assert all((reply == "manual") == (channel == "snapchat") for _, channel, _, reply in tickets), out
+
+    # What each platform received: one section per channel, at least one answer per message sent on it.
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in out.splitlines():
+        header = next((c for c, title in CHANNEL_TITLES.items() if line.startswith(f"  {title} — ")), None)
+        if header:
+            current = header
+            sections[current] = []
+        elif current and line.startswith("    ") and not line.startswith("      "):
+            sections[current].append(line.strip())
+    assert list(sections) == list(CHANNELS), out
+    for channel in CHANNELS:
+        wanted = sum(1 for m in MESSAGES if m.channel == channel)
+        answers = [line for line in sections[channel] if not line.startswith("public reply")]
+        assert len(answers) >= wanted, f"{channel}: {answers}"
+
+    # Snapchat has no sending API: each reply is a manual outbox item with its text ready to copy.
+    manual = [line for line in sections["snapchat"] if line.startswith(f"«{MANUAL_LABEL}» → ")]
+    assert len(manual) == sum(1 for m in MESSAGES if m.channel == "snapchat"), sections["snapchat"]
+
+    # X: the @mention got the neutral public reply (nothing personal in public) and the real answer by DM.
+    [mention] = [m for m in MESSAGES if m.mention]
+    public = [
+        line for line in sections["twitter"] if line.startswith(f"public reply to the @mention by {mention.sender}")
+    ]
+    assert len(public) == 1, sections["twitter"]
+    neutral = public[0].split(": ", 1)[1]
+    assert neutral in PUBLIC_ACK["ar"], neutral
+    assert mention.sender not in neutral and not re.search(r"\d", neutral)
+    dms = [line for line in sections["twitter"] if line.startswith(f"DM → {mention.sender} ")]
+    assert len(dms) == 1 and dms[0].split(": ", 1)[1] not in PUBLIC_ACK["ar"], sections["twitter"]
+
+    # The English writers were answered in English (as the hub detects the language).
+    english = [m for m in MESSAGES if m.language == "en"]
+    replies = [x for m in english for x in sections[m.channel] if x.startswith(f"→ {m.sender} ")]
+    assert len(replies) == len(english) and any("Thank you for contacting" in r for r in replies), replies
