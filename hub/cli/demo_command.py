@@ -12,7 +12,7 @@ from hub.cli.common import settings_or_exit
 @click.command()
 @click.option("--keep", is_flag=True, help="keep the demo's database and logs under var/demo/")
 def demo(keep: bool) -> None:
-    """Send a dozen realistic Arabic messages through a local embedded hub and print tickets and replies."""
+    """Send realistic Arabic and English messages on every channel through a local embedded hub (fake platforms) and print tickets and replies."""
     settings = settings_or_exit()
     from hub.demo import run_demo
 

@@ -95,3 +95,21 @@ def test_requeue_of_a_message_that_is_not_dead_fails_clearly(cli_env: dict[str, 
     run("migrate")
     result = CliRunner().invoke(main, ["outbox", "--requeue", "99"])
     assert result.exit_code == 1 and "is not dead" in result.output
+
+
+def test_every_command_is_found_under_its_own_name_and_loaded_only_when_asked() -> None:
+    import subprocess
+    import sys
+
+    from hub.cli import COMMANDS, LazyGroup
+
+    group = main
+    assert isinstance(group, LazyGroup)
+    for name in COMMANDS:
+        command = group.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.name == name
+    assert group.get_command(None, "no-such-command") is None  # type: ignore[arg-type]
+    # A plain command does not import the NLU's model code (scikit-learn) just to start.
+    probe = "import sys; from hub.cli import main; main.get_command(None, 'tickets'); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
