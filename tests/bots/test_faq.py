@@ -214,11 +214,11 @@ def heldout() -> list[tuple[str, str | None]]:
 
 def test_heldout_top1_does_not_fall_below_measured_level(book: FaqBook, heldout: list[tuple[str, str | None]]) -> None:
     hits = [book.top(text, 1)[0].entry_id == expect for text, expect in heldout if expect]
-    assert np.mean(hits) >= 0.86  # measured 0.869 (docs/benchmarks.md, "FAQ retrieval")
+    assert np.mean(hits) >= 0.93  # measured 0.939 (docs/benchmarks.md, "FAQ retrieval")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 6 target 0.90; measured 0.869 (English 0.82): see docs/benchmarks.md")
 def test_heldout_top1_meets_issue_target(book: FaqBook, heldout: list[tuple[str, str | None]]) -> None:
+    """Issue 6 target; measured 0.939 (Arabic 0.938, English 0.941), docs/benchmarks.md "FAQ retrieval"."""
     hits = [book.top(text, 1)[0].entry_id == expect for text, expect in heldout if expect]
     assert np.mean(hits) >= 0.90
 
@@ -242,7 +242,7 @@ def test_heldout_precision_as_the_bot_answers_meets_target(
         if match is not None:
             answered += 1
             right += match.entry_id == expect
-    assert answered >= 0.30 * answerable  # measured 89 answers for 229 answerable cases
+    assert answered >= 0.30 * answerable  # measured 154 answers (coverage 0.490)
     assert right / answered >= 0.95
 
 
