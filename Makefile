@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast browser lint demo bench clean
+.PHONY: install run test test-fast browser lint demo bench bench-tickets clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Tawasul Hub needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -48,9 +48,17 @@ lint: install
 demo: install
 	$(BIN)/tawasul demo
 
+## bench: the benchmarks that take minutes (results: docs/benchmarks.md); bench-tickets: the
+## 1,000,000-ticket PostgreSQL runs (tens of minutes)
 bench: install
-	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake.py --parts ack,drain,mixed
+	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/nlu.py
+	$(BIN)/python bench/faq.py
+
+bench-tickets: install
+	$(BIN)/python bench/tickets.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
