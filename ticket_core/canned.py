@@ -72,7 +72,7 @@ def read_canned_file(path: Path) -> list[Canned]:
 def seed_canned(session: Session, path: Path) -> CannedSeedResult:
     """Create, update and remove canned responses to match ``path`` (run after ``seed_org``)."""
     entries = read_canned_file(path)
-    units = dict(session.execute(select(Unit.key, Unit.id)).tuples().all())
+    units: dict[str, int] = {key: unit_id for key, unit_id in session.execute(select(Unit.key, Unit.id))}
     unknown = sorted({e.unit for e in entries if e.unit and e.unit not in units})
     if unknown:
         raise CannedFileError(f"{path}: unknown unit {unknown[0]!r} (not in data/org.yml; run the org seed first)")

@@ -8,7 +8,8 @@ from typing import Any
 
 from hub.queue.app import celery_app
 from hub.queue.publish import publish_delivery, publish_intake
-from hub.runtime import get_runtime
+from hub.queue.singleton import only_one
+from hub.runtime import Runtime, get_runtime
 from ticket_core import actions, assignment, escalation, inbox, outbox, tickets
 from ticket_core.models import utcnow
 
@@ -61,8 +62,19 @@ def sweep() -> dict[str, int]:
 
 @celery_app.task(name="tawasul.sla_sweep")
 def sla_sweep() -> dict[str, int]:
-    """Escalate breached tickets, close answered ones past the objection window, hand out the backlog."""
+    """Escalate breached tickets, close answered ones past the objection window, hand out the backlog.
+
+    One run at a time: a run that finds another still going returns at once (``skipped``).
+    """
     runtime = get_runtime()
+    with only_one(runtime.db, "sla-sweep", runtime.settings.var_dir) as mine:
+        if not mine:
+            log.info("sla sweep skipped: the previous run is still going")
+            return {"skipped": 1}
+        return _sla_sweep(runtime)
+
+
+def _sla_sweep(runtime: Runtime) -> dict[str, int]:
     ctx = runtime.actions()
     with runtime.db.session() as session:
         escalated = escalation.sweep(session, ladder=ctx.ladder, policy=ctx.policy, calendar=ctx.calendar)

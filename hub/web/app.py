@@ -19,7 +19,7 @@ from connectors.base import WebhookRejected, WebhookRequest
 from connectors.registry import ConnectorRegistry, UnknownChannel
 from hub.config import Settings
 from hub.runtime import Runtime
-from hub.web import api
+from hub.web import api, console
 from hub.web.api import auth as api_auth
 from hub.web.api.channels import PUBLISH_INTAKE
 from hub.web.api.common import PUBLISH_DELIVERY, RUNTIME
@@ -158,6 +158,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     api.add_routes(app)
+    console.add_routes(app)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app

@@ -316,7 +316,9 @@ async def test_two_coordinators_cannot_both_take_the_same_conversation(api: Api)
     first = await api.call("university-ksu.coordinator1", "POST", f"/api/v1/tickets/{number}/takeover")
     second = await api.call("university-ksu.coordinator2", "POST", f"/api/v1/tickets/{number}/takeover")
     assert first[0] == 200
-    assert second[0] == 409 and "already being handled" in second[1]["message"]
+    assert (
+        second[0] == 409 and second[1]["error"] == "already_taken" and "already being handled" in second[1]["message"]
+    )
     again = await api.call("university-ksu.coordinator1", "POST", f"/api/v1/tickets/{number}/takeover")
     assert again[0] == 409 or again[0] == 200  # the owner taking it again changes nothing
 

@@ -38,7 +38,8 @@ def run(*args: str) -> str:
 
 def test_migrate_then_seed_then_empty_listings(cli_env: dict[str, str]) -> None:
     assert "migration(s) applied" in run("migrate")
-    assert "seeded" in run("seed")
+    seeded = run("seed")
+    assert "seeded" in seeded and "canned answers" in seeded and " 0 canned" not in seeded
     assert "0 migration(s) applied" in run("migrate")  # idempotent
     assert run("tickets", "--json") == ""
     assert "(none)" in run("tickets")

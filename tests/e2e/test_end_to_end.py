@@ -167,9 +167,7 @@ def test_worker_killed_mid_processing_loses_nothing_and_duplicates_nothing(stack
     try:
         stack.start_worker()
         # Wait until the worker has taken an intake task and is stuck inside its transaction.
-        wait_for(
-            lambda: "intake batch started" in stack.logs(), 60, "the worker to take a task"
-        )
+        wait_for(lambda: "intake batch started" in stack.logs(), 60, "the worker to take a task")
         if not stack.database_url.startswith("sqlite"):
             wait_for(lambda: _blocked_backends(stack.database_url) > 0, 30, "the worker to block on the lock")
         time.sleep(1)

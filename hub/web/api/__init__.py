@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.web.api import auth, channels, reports, tickets
+from hub.web.api import auth, channels, console_api, live, reports, tickets
 
 
 def add_routes(app: web.Application) -> None:
@@ -12,3 +12,5 @@ def add_routes(app: web.Application) -> None:
     tickets.add_routes(app)
     reports.add_routes(app)
     channels.add_routes(app)
+    console_api.add_routes(app)
+    live.add_routes(app)

@@ -41,7 +41,6 @@ from ticket_core.models import (
     Role,
     Ticket,
     TicketStatus,
-    Unit,
     UnitMember,
     User,
     utcnow,
@@ -314,7 +313,9 @@ def people_in_scope(session: Session, scope: Scope) -> list[dict[str, Any]]:
     """Staff of the units in scope with role, units, on-duty state and open load."""
     query = select(User).where(User.is_active.is_(True)).order_by(User.username)
     if scope.unit_ids is not None:
-        query = query.where(User.id.in_(select(UnitMember.user_id).where(UnitMember.unit_id.in_(sorted(scope.unit_ids)))))
+        query = query.where(
+            User.id.in_(select(UnitMember.user_id).where(UnitMember.unit_id.in_(sorted(scope.unit_ids))))
+        )
     users = list(session.execute(query).scalars())
     ids = [u.id for u in users]
     memberships: dict[int, list[tuple[int, str]]] = {}
@@ -326,13 +327,15 @@ def people_in_scope(session: Session, scope: Scope) -> list[dict[str, Any]]:
             memberships.setdefault(user_id, []).append((unit_id, role.value))
         busy = [TicketStatus.ASSIGNED.value, TicketStatus.IN_PROGRESS.value, TicketStatus.REOPENED.value]
         busy.append(TicketStatus.NEW.value)
-        loads = dict(
-            session.execute(
+        loads = {
+            int(user_id): int(n)
+            for user_id, n in session.execute(
                 select(Ticket.assignee_id, func.count())
                 .where(Ticket.assignee_id.in_(ids), Ticket.status.in_(busy))
                 .group_by(Ticket.assignee_id)
-            ).tuples()
-        )
+            )
+            if user_id is not None
+        }
     return [
         {
             "id": u.id,
@@ -412,10 +415,16 @@ async def set_on_duty(request: web.Request) -> web.StreamResponse:
     def work(session: Session) -> dict[str, Any]:
         user = session.get(User, user_id)
         if user is None or not may_change_duty(session, principal, scope, user_id):
-            raise web.HTTPNotFound(text='{"error": "not_found", "message": "no such person"}', content_type="application/json")
+            raise web.HTTPNotFound(
+                text='{"error": "not_found", "message": "no such person"}', content_type="application/json"
+            )
         if user.on_duty == on_duty:
             return {"id": user_id, "on_duty": on_duty, "moved": 0}
-        moved = go_on_duty(session, user_id, actor=actor) if on_duty else assignment.go_off_duty(session, user_id, actor=actor)
+        moved = (
+            go_on_duty(session, user_id, actor=actor)
+            if on_duty
+            else assignment.go_off_duty(session, user_id, actor=actor)
+        )
         return {"id": user_id, "on_duty": on_duty, "moved": moved}
 
     return web.json_response(await in_session(request, work))

@@ -239,7 +239,9 @@ class LiveFeed:
     def _audit(self, session: Session, now: float) -> list[LiveEvent]:
         cursor = self._cursors["audit"]
         rows = session.execute(
-            select(AuditEvent.id, AuditEvent.action, AuditEvent.at, Ticket.number, Ticket.unit_id, Ticket.beneficiary_id)
+            select(
+                AuditEvent.id, AuditEvent.action, AuditEvent.at, Ticket.number, Ticket.unit_id, Ticket.beneficiary_id
+            )
             .outerjoin(Ticket, Ticket.id == AuditEvent.ticket_id)
             .where(cursor.where(AuditEvent.id))
             .order_by(AuditEvent.id)

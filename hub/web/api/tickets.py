@@ -169,6 +169,8 @@ def _action(fn: Action) -> Callable[[web.Request], Any]:
 
         try:
             result = await in_session(request, work)
+        except actions.AlreadyTaken as exc:
+            return error(409, "already_taken", str(exc))
         except (actions.ActionError, IllegalTransition, AtTopOfLadder) as exc:
             return error(409, "not_allowed", str(exc))
         except LookupError as exc:
