@@ -174,12 +174,17 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
 
 def save_model(model: IntentClassifier, path: str | Path) -> Path:
     """Write atomically (temp file + rename) so concurrent workers never read half a file."""
+    return dump_atomically({"format": ARTIFACT_FORMAT, "version": ARTIFACT_VERSION, "model": model}, path)
+
+
+def dump_atomically(blob: dict[str, Any], path: str | Path) -> Path:
+    """joblib-dump `blob` to `path` through a temp file and a rename (also used by `nlu.urgency`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        joblib.dump({"format": ARTIFACT_FORMAT, "version": ARTIFACT_VERSION, "model": model}, tmp, compress=3)
+        joblib.dump(blob, tmp, compress=3)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; web and worker processes may run as other users
         os.replace(tmp, path)
     finally:

@@ -141,9 +141,18 @@ def default_training_data() -> Path:
     env = os.environ.get(TRAINING_DATA_ENV)
     if env:
         return Path(env)
-    candidates = [Path(__file__).resolve().parent.parent / _RELATIVE]
+    return repo_file(_RELATIVE)
+
+
+def repo_file(relative: str | Path) -> Path:
+    """`relative` (e.g. data/urgency_lexicon.yml) in the repository this package belongs to.
+
+    Same search as `default_training_data` without the environment variable: the package's
+    parent directory, then the current directory and its parents; the first candidate if none exists.
+    """
+    candidates = [Path(__file__).resolve().parent.parent / relative]
     cwd = Path.cwd().resolve()
-    candidates += [d / _RELATIVE for d in (cwd, *cwd.parents)]
+    candidates += [d / relative for d in (cwd, *cwd.parents)]
     for c in candidates:
         if c.is_file():
             return c

@@ -7,6 +7,10 @@ the artifact atomically and logs one warning — so a fresh clone works with no 
 
 `analyse` never raises: any failure yields an `other`/uncertain Analysis and a logged error, so
 one odd message cannot stop the intake pipeline.
+
+Every Analysis also carries the urgent-safety signal (`nlu.urgency`). It fails safe: without a
+usable urgency model (or if it fails on a message) the lexicon alone decides, and even when the
+whole engine is unavailable the degraded Analysis is still checked against the lexicon.
 """
 
 from __future__ import annotations
@@ -24,9 +28,21 @@ from nlu.data import default_gazetteer, default_training_data, file_sha256, load
 from nlu.entities import extract_entities
 from nlu.gazetteer import Gazetteer, GazetteerError, load_gazetteer
 from nlu.langid import LanguageIdentifier
-from nlu.normalize import normalize_chars, tokens_for_model
+from nlu.normalize import CharNormalized, normalize_chars, tokens_for_model
 from nlu.rasa import RasaClient, RasaError
 from nlu.types import Analysis, Entity
+from nlu.urgency import (
+    NONE,
+    LexiconError,
+    UrgencyDetector,
+    UrgencySignal,
+    default_lexicon,
+    default_urgency_data,
+    lexicon_only,
+    load_lexicon,
+    load_or_train_urgency,
+    urgency_model_path,
+)
 
 log = logging.getLogger("nlu")
 
@@ -48,6 +64,8 @@ class Settings:
     training_data: Path | None = None
     langid_backend: str = "lingua"
     gazetteer: Path | None = None
+    urgency_data: Path | None = None  # default: data/training/urgency.yml ($TAWASUL_URGENCY_TRAINING_DATA)
+    urgency_lexicon: Path | None = None  # default: data/urgency_lexicon.yml ($TAWASUL_URGENCY_LEXICON)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -127,6 +145,38 @@ class Engine:
         self._model_lock = threading.Lock()
         if settings.backend == "builtin":
             self.model()  # load now, so the first message does not pay for it
+        self.urgency = self._load_urgency()
+
+    def _load_urgency(self) -> UrgencyDetector:
+        """Lexicon and urgency model; either may fail alone (logged), the other then decides."""
+        lexicon = None
+        try:
+            lexicon = load_lexicon(self.settings.urgency_lexicon or default_lexicon())
+        except LexiconError as exc:
+            log.error("nlu.urgency lexicon disabled: %s", exc)
+        model = None
+        try:
+            model = load_or_train_urgency(
+                urgency_model_path(self.settings.model_path), self.settings.urgency_data or default_urgency_data()
+            )
+        except Exception as exc:  # fail safe: any trouble with the model leaves the lexicon in charge
+            log.error("nlu.urgency model unavailable, lexicon only: %s", exc)
+        return UrgencyDetector(lexicon, model)
+
+    def _urgency(self, items: list[tuple[CharNormalized, str, str]]) -> list[UrgencySignal]:
+        try:
+            return self.urgency.detect_many(items)
+        except Exception:
+            log.exception("nlu.urgency failed; lexicon only")
+        try:
+            return UrgencyDetector(self.urgency.lexicon, None).detect_many(items)
+        except Exception:
+            log.exception("nlu.urgency lexicon failed too")
+            return [NONE] * len(items)
+
+    @staticmethod
+    def _with_urgency(analysis: Analysis, signal: UrgencySignal) -> Analysis:
+        return replace(analysis, urgency=signal.level, urgency_reason=signal.reason)
 
     @staticmethod
     def _load_gazetteer(path: Path) -> Gazetteer | None:
@@ -155,34 +205,33 @@ class Engine:
         normalized = tokens_for_model(chars.text)
         language = self.langid.detect(text)
         entities = extract_entities(text, self.gazetteer, chars)
+        [signal] = self._urgency([(chars, normalized, text)])
         if self.settings.backend == "rasa" and self.rasa is not None:
             try:
-                return self._rasa(text, normalized, language, entities)
+                return self._with_urgency(self._rasa(text, normalized, language, entities), signal)
             except RasaError as exc:
                 log.warning("nlu.rasa fallback=builtin reason=%r", str(exc))
-                return replace(self._builtin(text, normalized, language, entities), fallback_reason=f"rasa: {exc}")
-        return self._builtin(text, normalized, language, entities)
+                analysis = replace(self._builtin(text, normalized, language, entities), fallback_reason=f"rasa: {exc}")
+                return self._with_urgency(analysis, signal)
+        return self._with_urgency(self._builtin(text, normalized, language, entities), signal)
 
     def analyse_many(self, texts: list[str]) -> list[Analysis]:
         """Like `analyse` for each text, with one classifier call for the batch (built-in backend)."""
         if self.settings.backend == "rasa":
             return [self.analyse(t) for t in texts]
         prepared = []
+        urgency_items: list[tuple[CharNormalized, str, str]] = []
         for text in texts:
             chars = normalize_chars(text)
-            prepared.append(
-                (
-                    text,
-                    tokens_for_model(chars.text),
-                    self.langid.detect(text),
-                    extract_entities(text, self.gazetteer, chars),
-                )
-            )
+            normalized = tokens_for_model(chars.text)
+            prepared.append((text, normalized, self.langid.detect(text), extract_entities(text, self.gazetteer, chars)))
+            urgency_items.append((chars, normalized, text))
+        signals = self._urgency(urgency_items)
         readable = [norm[:MAX_MODEL_CHARS] for _, norm, _, _ in prepared if norm]
         rows = iter(self.model().predict_proba(readable)) if readable else iter(())
         return [
-            self._classified(text, norm, lang, ents, next(rows) if norm else None)
-            for text, norm, lang, ents in prepared
+            self._with_urgency(self._classified(text, norm, lang, ents, next(rows) if norm else None), signal)
+            for (text, norm, lang, ents), signal in zip(prepared, signals, strict=True)
         ]
 
     def _builtin(self, text: str, normalized: str, language: str, entities: tuple[Entity, ...]) -> Analysis:
@@ -243,6 +292,8 @@ def configure(
     threshold: float | None = None,
     training_data: str | Path | None = None,
     langid_backend: str = "lingua",
+    urgency_data: str | Path | None = None,
+    urgency_lexicon: str | Path | None = None,
 ) -> None:
     """Set the engine's settings; the engine is (re)built lazily on the next `analyse`."""
     if backend not in ("builtin", "rasa"):
@@ -264,6 +315,8 @@ def configure(
             training_data=Path(training_data) if training_data is not None else None,
             langid_backend=langid_backend,
             gazetteer=Settings.from_env().gazetteer,
+            urgency_data=Path(urgency_data) if urgency_data is not None else None,
+            urgency_lexicon=Path(urgency_lexicon) if urgency_lexicon is not None else None,
         )
         _engine = None
         _failed = None
@@ -301,7 +354,25 @@ def _degraded(text: str, reason: str) -> Analysis:
         normalized = tokens_for_model(normalize_chars(text).text)
     except Exception:
         normalized = ""
-    return Analysis(text, normalized, "und", "other", 0.0, True, (), (), "none", fallback_reason=reason)
+    try:
+        signal = lexicon_only(text)  # fail safe: danger phrases still fire without any model
+    except Exception:
+        log.exception("nlu.urgency lexicon failed on a degraded analysis")
+        signal = NONE
+    return Analysis(
+        text,
+        normalized,
+        "und",
+        "other",
+        0.0,
+        True,
+        (),
+        (),
+        "none",
+        fallback_reason=reason,
+        urgency=signal.level,
+        urgency_reason=signal.reason,
+    )
 
 
 def analyse_many(texts: list[str]) -> list[Analysis]:

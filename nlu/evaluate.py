@@ -12,6 +12,10 @@ Used by `tawasul nlu-eval` and the benchmarks.
   thanks, ticket_status, objection, handoff and other all count as `other` (`map_to_five`). The
   report adds how many messages the model would route automatically (confidence ≥ threshold)
   and how accurate those are, and the calibration on the new data.
+* `evaluate_urgency`: train the urgent-safety model on its training file (thresholds from that
+  file's cross-validation only), then score a held-out file with the lexicon and the model
+  together, and each alone: recall and precision of urgent and elevated, urgent recall counting
+  elevated as caught, the confusion matrix.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from nlu.classifier import IntentClassifier
 from nlu.data import Dataset
 from nlu.model import ModelSpec, cross_validate, expected_calibration_error, train
-from nlu.normalize import normalize
+from nlu.normalize import normalize, normalize_chars, tokens_for_model
 from nlu.types import CATEGORIES, DIALOGUE_INTENTS, INTENTS
+from nlu.urgency import DEFAULT_UNGATED, LEVELS, Lexicon, UrgencyDetector, UrgencyModel, level_metrics, trained_urgency
 
 # The labels of the hidden evaluation set of real tweets (and of data/evaluation/nlu_heldout.yml).
 FIVE_LABELS: tuple[str, ...] = (*CATEGORIES, "other")
@@ -283,4 +288,150 @@ def format_evaluation(ev: Evaluation) -> str:
         "",
         *_confusion(ev.labels, ev.confusion),
     ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class UrgencyEvaluation:
+    """The urgent-safety detector trained on one file, scored on a held-out file."""
+
+    source: str  # the held-out file
+    train_source: str
+    n_examples: int
+    n_train: int
+    thresholds: dict[str, float]
+    combined: dict[str, Any]  # lexicon + model, as the hub runs it
+    model_only: dict[str, Any]
+    lexicon_only: dict[str, Any]
+    cv: dict[str, Any] | None  # the training file's cross-validation (model alone; with the lexicon)
+    overlap: int  # held-out texts also in the training file after normalisation (must be 0)
+    lexicon_source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "train_source": self.train_source,
+            "n_examples": self.n_examples,
+            "n_train": self.n_train,
+            "lexicon": self.lexicon_source,
+            "thresholds": self.thresholds,
+            "combined": self.combined,
+            "model_only": self.model_only,
+            "lexicon_only": self.lexicon_only,
+            "cv": self.cv,
+            "overlap": self.overlap,
+        }
+
+
+def score_urgency(model: UrgencyModel | None, lexicon: Lexicon | None, texts: list[str]) -> list[str]:
+    """The urgency level the hub would give each text (model and/or lexicon)."""
+    items = []
+    for t in texts:
+        chars = normalize_chars(t)
+        items.append((chars, tokens_for_model(chars.text), t))
+    return [s.level for s in UrgencyDetector(lexicon, model).detect_many(items)]
+
+
+def evaluate_urgency(train_data: Dataset, test_data: Dataset, lexicon: Lexicon) -> UrgencyEvaluation:
+    """Train on `train_data` as the hub does (thresholds from its own CV), score `test_data` once."""
+    unknown = set(test_data.labels) - set(LEVELS)
+    if unknown:
+        raise EvaluationError(f"{test_data.source}: urgency labels must be {LEVELS}, found {sorted(unknown)}")
+    model = trained_urgency(train_data, lexicon)
+    texts, truth = list(test_data.texts), list(test_data.labels)
+    seen = {normalize(t) for t in train_data.texts}
+    return UrgencyEvaluation(
+        source=str(test_data.source),
+        train_source=str(train_data.source),
+        n_examples=len(texts),
+        n_train=len(train_data.texts),
+        thresholds={
+            "urgent": model.urgent_threshold,
+            "strict": model.strict_threshold,
+            "elevated": model.elevated_threshold,
+            "ungated": DEFAULT_UNGATED,
+        },
+        combined=level_metrics(truth, score_urgency(model, lexicon, texts)),
+        model_only=level_metrics(truth, score_urgency(model, None, texts)),
+        lexicon_only=level_metrics(truth, score_urgency(None, lexicon, texts)),
+        cv=model.cv,
+        overlap=sum(normalize(t) in seen for t in texts),
+        lexicon_source=lexicon.source,
+    )
+
+
+def ordinary_traffic(train_data: Dataset, traffic: Dataset, lexicon: Lexicon) -> dict[str, Any]:
+    """How often ordinary hub messages (any intent label) come out urgent or elevated.
+
+    Not a precision figure: a few of these texts may really be urgent. It is the rate at which the
+    protection unit would be called for everyday traffic, which must stay near zero.
+    """
+    levels = score_urgency(trained_urgency(train_data, lexicon), lexicon, list(traffic.texts))
+    n = len(levels)
+    urgent = [t for t, lev in zip(traffic.texts, levels, strict=True) if lev == "urgent"]
+    return {
+        "source": str(traffic.source),
+        "n_examples": n,
+        "urgent": len(urgent),
+        "elevated": levels.count("elevated"),
+        "urgent_share": round(len(urgent) / n, 4) if n else None,
+        "elevated_share": round(levels.count("elevated") / n, 4) if n else None,
+        "urgent_texts": urgent,
+    }
+
+
+def format_ordinary(report: dict[str, Any]) -> str:
+    lines = [
+        f"ORDINARY TRAFFIC {report['source']} ({report['n_examples']} messages):"
+        f" {report['urgent']} urgent ({_fmt(report['urgent_share'])}),"
+        f" {report['elevated']} elevated ({_fmt(report['elevated_share'])})"
+    ]
+    lines += [f"  urgent: {t[:100]}" for t in report["urgent_texts"]]
+    return "\n".join(lines)
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None else f"{v:.4f}"
+
+
+def format_urgency(ev: UrgencyEvaluation) -> str:
+    c = ev.combined
+    th = ev.thresholds
+    lines = [
+        f"URGENT-SAFETY: trained on {ev.train_source} ({ev.n_train} examples), lexicon {ev.lexicon_source};"
+        f" scored on {ev.source} ({ev.n_examples} examples, never trained on)",
+    ]
+    if ev.overlap:
+        lines.append(f"WARNING: {ev.overlap} held-out text(s) are also in the training file (after normalisation)")
+    lines += [
+        "",
+        f"URGENT RECALL {_fmt(c['urgent_recall'])}   URGENT PRECISION {_fmt(c['urgent_precision'])}"
+        "   (lexicon + model, as the hub runs it)",
+        f"urgent recall counting elevated as caught {_fmt(c['urgent_recall_elevated_counted'])};"
+        f" elevated recall {_fmt(c['elevated_recall'])}, precision {_fmt(c['elevated_precision'])};"
+        f" none flagged {_fmt(c['none_flagged'])}",
+        "",
+        f"{'detector':<16}{'urg. recall':>12}{'urg. prec.':>12}{'elev. recall':>14}{'elev. prec.':>13}",
+    ]
+    for name, m in (("lexicon + model", c), ("model only", ev.model_only), ("lexicon only", ev.lexicon_only)):
+        lines.append(
+            f"{name:<16}{_fmt(m['urgent_recall']):>12}{_fmt(m['urgent_precision']):>12}"
+            f"{_fmt(m['elevated_recall']):>14}{_fmt(m['elevated_precision']):>13}"
+        )
+    lines += [
+        "",
+        f"thresholds (from the training file's cross-validation): p(urgent) >= {th['urgent']}"
+        f" (>= {th['strict']} when the lexicon cancelled a danger phrase; with no danger cue"
+        f" in the message only >= {th.get('ungated', DEFAULT_UNGATED)}),"
+        f" p(elevated)+p(urgent) >= {th['elevated']}",
+    ]
+    cv = ev.cv or {}
+    for key, name in (("model_only", "model only"), ("with_lexicon", "lexicon + model")):
+        if key in cv:
+            m = cv[key]
+            lines.append(
+                f"(cross-validated on the training file, {name}: urgent recall {_fmt(m['urgent_recall'])},"
+                f" precision {_fmt(m['urgent_precision'])})"
+            )
+    lines += ["", *_confusion(LEVELS, c["confusion"])]
     return "\n".join(lines)

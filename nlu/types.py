@@ -1,8 +1,8 @@
 """The NLU package's boundary types: what `nlu.analyse` returns to the rest of the hub.
 
 Plain frozen dataclasses so that router, bots and the CLI can rely on them without importing any
-model code. New signals (e.g. an urgent-safety `urgency`) are added as fields with defaults, so
-existing constructors and `to_json` consumers keep working.
+model code. New signals (such as the urgent-safety `urgency`) are added as fields with defaults,
+so existing constructors and `to_json` consumers keep working.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ class Analysis:
     backend: str = "builtin"
     # Set when the requested backend failed and another answered (e.g. "rasa: timeout").
     fallback_reason: str | None = field(default=None, compare=False)
+    # Urgent-safety signal (nlu/urgency.py): "none", "elevated" (concerning, not immediate) or
+    # "urgent" (danger to a person now or soon), with a short human-readable reason when not none,
+    # e.g. "self-harm or suicidal intent (lexicon: أبغى أموت)" or "model p(urgent)=0.91".
+    urgency: str = "none"
+    urgency_reason: str | None = None
 
     @property
     def is_category(self) -> bool:
@@ -76,6 +81,8 @@ class Analysis:
             "ranking": [[name, round(p, 4)] for name, p in self.ranking],
             "normalized": self.normalized,
             "backend": self.backend,
+            "urgency": self.urgency,
+            "urgency_reason": self.urgency_reason,
         }
         if self.fallback_reason:
             out["fallback_reason"] = self.fallback_reason

@@ -1,5 +1,7 @@
 """CLI commands of the NLU: `tawasul train`, `tawasul classify`, `tawasul nlu-eval`.
 
+`train` and `nlu-eval` cover the intent model and the urgent-safety detector (`nlu.urgency`).
+
 Thin click wrappers around `nlu`; the main group in `hub/cli/__init__.py` adds them with
 `main.add_command(...)`. `classify` is a contract other tools parse: one JSON object per input
 line, UTF-8 (not \\u-escaped), with at least text, language, intent, confidence, entities.
@@ -19,9 +21,30 @@ import click
 import nlu
 from hub.config import Settings
 from nlu.data import TrainingDataError, default_training_data, load_dataset
-from nlu.evaluate import EvaluationError, evaluate, evaluate_heldout, format_evaluation, format_heldout
+from nlu.evaluate import (
+    EvaluationError,
+    evaluate,
+    evaluate_heldout,
+    evaluate_urgency,
+    format_evaluation,
+    format_heldout,
+    format_ordinary,
+    format_urgency,
+    ordinary_traffic,
+)
 from nlu.model import save_model, train
 from nlu.types import CATEGORIES
+from nlu.urgency import (
+    LexiconError,
+    default_lexicon,
+    default_ordinary_traffic,
+    default_urgency_data,
+    default_urgency_tests,
+    load_lexicon,
+    save_urgency_model,
+    train_urgency,
+    urgency_model_path,
+)
 
 
 def _hub_settings() -> Settings:
@@ -69,8 +92,19 @@ def _dumps(obj: dict[str, Any]) -> str:
     default=None,
     help="Fix the uncertainty threshold instead of choosing it from cross-validation.",
 )
-def train_command(data_path: Path | None, out_path: Path | None, folds: int, threshold: float | None) -> None:
-    """Train the built-in intent classifier and save a versioned artifact."""
+@click.option(
+    "--urgency-data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Urgent-safety training file (labels urgent/elevated/none). Default: data/training/urgency.yml.",
+)
+def train_command(
+    data_path: Path | None, out_path: Path | None, folds: int, threshold: float | None, urgency_data: Path | None
+) -> None:
+    """Train the built-in intent classifier and the urgent-safety model; save versioned artifacts.
+
+    The urgency artifact sits next to the intent artifact (nlu.joblib → nlu-urgency.joblib).
+    """
     _utf8_stdout()
     if out_path is None:
         out_path = _hub_settings().nlu_model_path or Path("var/models/nlu.joblib")
@@ -104,6 +138,37 @@ def train_command(data_path: Path | None, out_path: Path | None, folds: int, thr
         f"threshold {model.threshold}, temperature {model.temperature:.3f}{stack}, scikit-learn {model.sklearn_version}"
     )
     click.echo(f"artifact written to {out_path}")
+    _train_urgency(urgency_data or default_urgency_data(), urgency_model_path(out_path), folds)
+
+
+def _train_urgency(path: Path, out_path: Path, folds: int) -> None:
+    try:
+        dataset = load_dataset(path)
+        lexicon = load_lexicon(default_lexicon())
+    except (TrainingDataError, LexiconError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    started = time.perf_counter()
+    try:
+        model = train_urgency(dataset, folds=folds, lexicon=lexicon)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    save_urgency_model(model, out_path)
+    counts = dataset.counts()
+    click.echo(
+        f"urgency: trained on {dataset.source} ({len(dataset.texts)} examples: "
+        + ", ".join(f"{k}={counts.get(k, 0)}" for k in ("urgent", "elevated", "none"))
+        + f") in {time.perf_counter() - started:.1f}s"
+    )
+    cv = (model.cv or {}).get("model_only")
+    if cv:
+        click.echo(
+            f"  cross-validated, model alone: urgent recall {cv['urgent_recall']}, precision {cv['urgent_precision']}"
+        )
+    click.echo(
+        f"  thresholds: p(urgent) >= {model.urgent_threshold} (>= {model.strict_threshold} when the lexicon"
+        f" cancelled a danger phrase), p(elevated)+p(urgent) >= {model.elevated_threshold}"
+    )
+    click.echo(f"urgency artifact written to {out_path}")
 
 
 def _classify_line(text: str) -> str:
@@ -174,24 +239,75 @@ def classify_command(
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds (with --test: for calibration).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def nlu_eval_command(path: Path | None, test_path: Path | None, folds: int, seed: int, as_json: bool) -> None:
+@click.option(
+    "--urgency/--no-urgency",
+    default=True,
+    show_default=True,
+    help="Also report the urgent-safety detector on its held-out set (recall and precision of urgent).",
+)
+@click.option(
+    "--urgency-data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Urgent-safety training file. Default: data/training/urgency.yml.",
+)
+@click.option(
+    "--urgency-test",
+    "urgency_tests",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Urgent-safety held-out file (never trained on); repeatable. Default: data/evaluation/"
+    "urgency_heldout.yml and urgency_blind.yml.",
+)
+def nlu_eval_command(
+    path: Path | None,
+    test_path: Path | None,
+    folds: int,
+    seed: int,
+    as_json: bool,
+    urgency: bool,
+    urgency_data: Path | None,
+    urgency_tests: tuple[Path, ...],
+) -> None:
     """Cross-validated per-class report and confusion matrix for a Rasa-YAML or CSV (text,label) file.
 
     With --test TESTPATH: train on PATH exactly as `tawasul train` does and report on TESTPATH
     (per-class P/R/F1, macro-F1, accuracy, confusion matrix, share routed automatically and its
     accuracy at the model's uncertainty threshold).
+
+    Then, unless --no-urgency: the urgent-safety detector trained on its training file and scored
+    on each held-out file — urgent recall and precision (lexicon + model, and each alone), elevated
+    recall and precision, urgent recall counting elevated as caught, and the confusion matrix —
+    and the share of ordinary traffic (data/evaluation/nlu_heldout.yml) it flags. With --json:
+    the keys "urgency" (first set), "urgency_sets" (all) and "urgency_ordinary".
     """
     _utf8_stdout()
     try:
         dataset = load_dataset(path or default_training_data())
         if test_path is not None:
-            held = evaluate_heldout(dataset, load_dataset(test_path), folds=folds, seed=seed)
-            click.echo(_dumps(held.to_json()) if as_json else format_heldout(held))
-            return
-        ev = evaluate(dataset, folds=folds, seed=seed)
-    except (TrainingDataError, EvaluationError) as exc:
+            report: Any = evaluate_heldout(dataset, load_dataset(test_path), folds=folds, seed=seed)
+            text = format_heldout(report)
+        else:
+            report = evaluate(dataset, folds=folds, seed=seed)
+            text = format_evaluation(report)
+        out = report.to_json()
+        if urgency:
+            lexicon = load_lexicon(default_lexicon())
+            train_urgency_data = load_dataset(urgency_data or default_urgency_data())
+            reports = [
+                evaluate_urgency(train_urgency_data, load_dataset(p), lexicon)
+                for p in (urgency_tests or default_urgency_tests())
+            ]
+            out["urgency"] = reports[0].to_json() if reports else None
+            out["urgency_sets"] = [r.to_json() for r in reports]
+            text += "".join("\n\n" + format_urgency(r) for r in reports)
+            if default_ordinary_traffic().is_file():
+                ordinary = ordinary_traffic(train_urgency_data, load_dataset(default_ordinary_traffic()), lexicon)
+                out["urgency_ordinary"] = ordinary
+                text += "\n\n" + format_ordinary(ordinary)
+    except (TrainingDataError, EvaluationError, LexiconError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(_dumps(ev.to_json()) if as_json else format_evaluation(ev))
+    click.echo(_dumps(out) if as_json else text)
 
 
 __all__ = ["classify_command", "nlu_eval_command", "train_command"]

@@ -58,7 +58,9 @@ def test_tickets_json_has_one_object_per_line_with_the_agreed_keys(
     runtime = Runtime(make_settings(tmp_path, cli_env["TAWASUL_DATABASE_URL"], secrets_, nlu_model_path))
     events = [
         InboundEvent("telegram", "1", str(i), EventKind.MESSAGE, str(100 + i), str(100 + i), text=text)
-        for i, text in enumerate(["ما نزل راتبي للحين وأنا معين من شهرين", "وش شروط القبول في جامعة الملك سعود؟"])
+        for i, text in enumerate(
+            ["ما نزل راتبي للحين وأنا معين من شهرين", "أقترح تمديد ساعات مكتبة جامعة الملك سعود أيام الاختبارات"]
+        )
     ]
     with runtime.db.session() as session:
         ids = [s.inbox_id for s in store_events(session, events)]

@@ -10,6 +10,7 @@ import pytest
 import nlu.engine
 from nlu.data import default_training_data, load_dataset
 from nlu.model import IntentClassifier, save_model, train
+from nlu.urgency import default_urgency_data, save_urgency_model, trained_urgency, urgency_model_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,6 +90,8 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[IntentClassifi
     model = train(load_dataset(data))
     path = tmp_path_factory.mktemp("model") / "nlu.joblib"
     save_model(model, path)
+    # The urgent-safety model next to it, as `tawasul train` leaves it (else engines train it).
+    save_urgency_model(trained_urgency(load_dataset(default_urgency_data())), urgency_model_path(path))
     return model, path, data
 
 

@@ -76,10 +76,12 @@ class XHub:
     def reply_for(self, text: str, *, thread: str | None = None, user: str = NOURA) -> int:
         """Run a citizen's message through intake; return the id of the reply in the outbox."""
         self._next += 1
+        # On X a mention's event id is the citizen's post id, which is what a public reply answers.
+        mention = thread.removeprefix("mention:") if thread and thread.startswith("mention:") else None
         event = InboundEvent(
             channel="twitter",
             account_ref=US,
-            event_id=f"20807{self._next:014d}",
+            event_id=mention or f"20807{self._next:014d}",
             kind=EventKind.MESSAGE,
             thread_ref=thread or "-".join(sorted((US, user), key=int)),
             user_ref=user,
