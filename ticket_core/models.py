@@ -335,6 +335,13 @@ class Ticket(Base):
             postgresql_where=text("status IN ('assigned', 'escalated', 'in_progress', 'new', 'objected', 'reopened')"),
             sqlite_where=text("status IN ('assigned', 'escalated', 'in_progress', 'new', 'objected', 'reopened')"),
         ),
+        # The reports' urgent section: urgent tickets of a period (under 1% of all tickets).
+        Index(
+            "ix_tickets_urgent_created",
+            "created_at",
+            postgresql_where=text("priority = 'urgent'"),
+            sqlite_where=text("priority = 'urgent'"),
+        ),
         # Inbox search in the subject (see Beneficiary for why SQLite gets a placeholder).
         Index(
             "ix_tickets_subject_trgm",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -160,8 +161,11 @@ _PAGE_COLUMNS = (
     Ticket.beneficiary_id,
 )
 # A search for common words first looks among this many tickets at the head of the inbox order
-# (at least 40 per row asked for): when one page of them matches, that page is the answer.
+# (at least 40 per row asked for): when one page of them matches, that page is the answer. When
+# some match but not a page, it looks once more, as far as their rate says a page needs, up to
+# _SEARCH_HEAD_MAX tickets; beyond that the indexes are quicker.
 _SEARCH_HEAD = 2000
+_SEARCH_HEAD_MAX = 8000
 
 
 def list_tickets(
@@ -176,11 +180,11 @@ def list_tickets(
     A search is answered in one of two ways, with the same result. Common words match a good share
     of any stretch of the inbox, so the first page of matches is among the first few thousand
     tickets in inbox order; rare words, a number or a phone match few tickets, which the trigram
-    and citizen indexes find at once. The first way is tried first (except for numbers and phones)
-    and kept when it fills the page: no later ticket can come before the ones it found. The
-    planner cannot make this choice itself, as it cannot tell how common a phrase is: it was
-    measured walking 200,000 tickets for a rare one and reading 60,000 trigram matches for a
-    common one, each about 50x slower than the other way.
+    and citizen indexes find at once. The first way is tried first (except for numbers and phones,
+    and looking a little further once if some tickets matched) and kept when it fills the page: no
+    later ticket can come before the ones it found. The planner cannot make this choice itself, as
+    it cannot tell how common a phrase is: it was measured walking 200,000 tickets for a rare one
+    and reading 60,000 trigram matches for a common one, each about 50x slower than the other way.
     """
     t = Ticket
     if session.get_bind().dialect.name == "postgresql":
@@ -225,12 +229,13 @@ def list_tickets(
     if not flt.q:
         return _page(session, select(*_PAGE_COLUMNS).where(*where).order_by(t.due_at, t.id).limit(limit), now)
     search = _search(session, flt.q)
-    if not search.precise:
+    head_size = 0 if search.precise else max(_SEARCH_HEAD, 40 * limit)
+    while head_size:
         head = (
             select(*_PAGE_COLUMNS, search.condition.label("hit"))
             .where(*where)
             .order_by(t.due_at, t.id)
-            .limit(max(_SEARCH_HEAD, 40 * limit))
+            .limit(head_size)
             .subquery("head")
         )
         h = head.c
@@ -238,6 +243,8 @@ def list_tickets(
         rows = _page(session, hits, now)
         if len(rows) == limit:
             return rows
+        wider = math.ceil(head_size * limit / len(rows) * 1.25) if rows else 0
+        head_size = wider if head_size < wider <= max(_SEARCH_HEAD_MAX, 160 * limit) else 0
     # Few matches: collect them all through the search's indexes, then sort (a fence, so the planner
     # cannot walk the inbox order hoping to meet them early).
     matches = select(*_PAGE_COLUMNS).where(*where, search.condition).cte("matches")
@@ -324,10 +331,15 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 _MAX_LISTED_CITIZENS = 20_000
 
 
+# A search that finds this many citizens or fewer by name is taken for a person's name: their
+# tickets are few, so they are looked up by index without first reading the head of the inbox.
+_FEW_CITIZENS = 50
+
+
 @dataclass(frozen=True)
 class _Search:
     condition: Any  # on tickets alone
-    precise: bool  # a ticket number or a phone: a handful of tickets, found by index
+    precise: bool  # a ticket number, a phone or a person's name: a handful of tickets, found by index
 
 
 def _search(session: Session, q: str) -> _Search:
@@ -345,16 +357,18 @@ def _search(session: Session, q: str) -> _Search:
         people.append(Beneficiary.phone.like(f"%{digits[-9:]}%"))
     citizens = select(Beneficiary.id).where(or_(*people))
     by_citizen: Any = Ticket.beneficiary_id.in_(citizens)
+    a_name = False
     if session.get_bind().dialect.name == "postgresql":
         ids = session.execute(citizens.limit(_MAX_LISTED_CITIZENS + 1)).scalars().all()
         if len(ids) <= _MAX_LISTED_CITIZENS:
             by_citizen = Ticket.beneficiary_id == any_(bindparam("citizens", list(ids), type_=ARRAY(Integer)))
+        a_name = 0 < len(ids) <= _FEW_CITIZENS
     clauses: list[Any] = [Ticket.subject.ilike(pattern, escape="\\"), by_citizen]
     is_number = re.fullmatch(r"\d{4}-?\d{6,}", latin.replace(" ", "")) is not None
     if is_number:
         compact = latin.replace(" ", "").replace("-", "")
         clauses.append(Ticket.number == f"{compact[:4]}-{compact[4:]}")
-    return _Search(or_(*clauses), precise=is_number or len(digits) >= 6)
+    return _Search(or_(*clauses), precise=is_number or len(digits) >= 6 or a_name)
 
 
 def _escape(text: str) -> str:
