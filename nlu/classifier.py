@@ -26,6 +26,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from nlu.filecache import load_once
 from nlu.stem import stemmed_words
 
 ARTIFACT_FORMAT = "tawasul-nlu"
@@ -194,7 +195,15 @@ def dump_atomically(blob: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_model(path: str | Path) -> IntentClassifier:
+    """The artifact at `path` (unpickled once per version of the file; models are never mutated)."""
     path = Path(path)
+    try:
+        return load_once("intent-model", path, _read_model)
+    except FileNotFoundError as exc:
+        raise ModelError(f"{path}: no model artifact") from exc
+
+
+def _read_model(path: Path) -> IntentClassifier:
     try:
         blob = joblib.load(path)
     except FileNotFoundError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from nlu.filecache import load_once
 from nlu.normalize import normalize_chars
 
 TYPES = ("region", "governorate", "university", "education_department")
@@ -126,8 +127,15 @@ def _require(entry: dict[str, Any], field: str, path: Path, where: str) -> str:
 
 
 def load_gazetteer(path: str | Path) -> Gazetteer:
-    """Read and validate the gazetteer YAML; raise GazetteerError naming the file and entry."""
+    """Read and validate the gazetteer YAML (once per version of the file); raise GazetteerError naming the file and entry."""
     path = Path(path)
+    try:
+        return load_once("gazetteer", path, _read_gazetteer)
+    except FileNotFoundError as exc:
+        raise GazetteerError(f"{path}: cannot read gazetteer: {exc}") from exc
+
+
+def _read_gazetteer(path: Path) -> Gazetteer:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -47,6 +47,7 @@ import yaml
 
 from nlu.classifier import IntentClassifier, dump_atomically
 from nlu.data import Dataset, file_sha256, load_dataset, repo_file
+from nlu.filecache import load_once
 from nlu.normalize import CharNormalized, normalize_chars
 
 log = logging.getLogger("nlu.urgency")
@@ -368,8 +369,15 @@ class Lexicon:
 
 
 def load_lexicon(path: str | Path) -> Lexicon:
-    """Read and compile the lexicon; raises LexiconError naming the problem."""
+    """Read and compile the lexicon (once per version of the file); raises LexiconError naming the problem."""
     path = Path(path)
+    try:
+        return load_once("urgency-lexicon", path, _compile_lexicon)
+    except OSError as exc:
+        raise LexiconError(f"{path}: cannot read the urgency lexicon: {exc}") from exc
+
+
+def _compile_lexicon(path: Path) -> Lexicon:
     try:
         raw = path.read_bytes()
         doc = yaml.safe_load(raw.decode("utf-8"))
@@ -619,7 +627,15 @@ def save_urgency_model(model: UrgencyModel, path: str | Path) -> Path:
 
 
 def load_urgency_model(path: str | Path) -> UrgencyModel:
+    """The artifact at `path` (read once per version of the file)."""
     path = Path(path)
+    try:
+        return load_once("urgency-model", path, _read_urgency_model)
+    except FileNotFoundError as exc:
+        raise UrgencyUnavailable(f"{path}: no urgency model artifact") from exc
+
+
+def _read_urgency_model(path: Path) -> UrgencyModel:
     try:
         blob = joblib.load(path)
     except FileNotFoundError as exc:
