@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -178,6 +178,9 @@ def save_model(model: IntentClassifier, path: str | Path) -> Path:
     return dump_atomically({"format": ARTIFACT_FORMAT, "version": ARTIFACT_VERSION, "model": model}, path)
 
 
+T = TypeVar("T")
+
+
 def dump_atomically(blob: dict[str, Any], path: str | Path) -> Path:
     """joblib-dump `blob` to `path` through a temp file and a rename (also used by `nlu.urgency`)."""
     path = Path(path)
@@ -203,18 +206,27 @@ def load_model(path: str | Path) -> IntentClassifier:
         raise ModelError(f"{path}: no model artifact") from exc
 
 
-def _read_model(path: Path) -> IntentClassifier:
+def read_artifact(path: Path, fmt: str, version: int, kind: type[T], error: type[Exception], what: str) -> T:
+    """Unpickle an artifact written by `dump_atomically` and check its format, version and content.
+
+    Every problem raises `error` with the path and what is wrong (`what` names the artifact in
+    the message, e.g. "NLU" or "urgency").
+    """
     try:
         blob = joblib.load(path)
     except FileNotFoundError as exc:
-        raise ModelError(f"{path}: no model artifact") from exc
+        raise error(f"{path}: no {what} artifact") from exc
     except Exception as exc:  # joblib/pickle raise many types for a damaged or foreign file
-        raise ModelError(f"{path}: cannot read model artifact: {exc}") from exc
-    if not isinstance(blob, dict) or blob.get("format") != ARTIFACT_FORMAT:
-        raise ModelError(f"{path}: not a Tawasul NLU artifact")
-    if blob.get("version") != ARTIFACT_VERSION:
-        raise ModelError(f"{path}: artifact version {blob.get('version')} != {ARTIFACT_VERSION}")
+        raise error(f"{path}: cannot read {what} artifact: {exc}") from exc
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        raise error(f"{path}: not a Tawasul {what} artifact")
+    if blob.get("version") != version:
+        raise error(f"{path}: {what} artifact version {blob.get('version')} != {version}")
     model = blob.get("model")
-    if not isinstance(model, IntentClassifier):
-        raise ModelError(f"{path}: artifact holds no model")
+    if not isinstance(model, kind):
+        raise error(f"{path}: the {what} artifact holds no {kind.__name__}")
     return model
+
+
+def _read_model(path: Path) -> IntentClassifier:
+    return read_artifact(path, ARTIFACT_FORMAT, ARTIFACT_VERSION, IntentClassifier, ModelError, "NLU")

@@ -41,11 +41,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import yaml
 
-from nlu.classifier import IntentClassifier, dump_atomically
+from nlu.classifier import IntentClassifier, dump_atomically, read_artifact
 from nlu.data import Dataset, file_sha256, load_dataset, repo_file
 from nlu.filecache import load_once
 from nlu.normalize import CharNormalized, normalize_chars
@@ -636,20 +635,7 @@ def load_urgency_model(path: str | Path) -> UrgencyModel:
 
 
 def _read_urgency_model(path: Path) -> UrgencyModel:
-    try:
-        blob = joblib.load(path)
-    except FileNotFoundError as exc:
-        raise UrgencyUnavailable(f"{path}: no urgency model artifact") from exc
-    except Exception as exc:  # joblib/pickle raise many types for a damaged or foreign file
-        raise UrgencyUnavailable(f"{path}: cannot read urgency artifact: {exc}") from exc
-    if not isinstance(blob, dict) or blob.get("format") != ARTIFACT_FORMAT:
-        raise UrgencyUnavailable(f"{path}: not a Tawasul urgency artifact")
-    if blob.get("version") != ARTIFACT_VERSION:
-        raise UrgencyUnavailable(f"{path}: urgency artifact version {blob.get('version')} != {ARTIFACT_VERSION}")
-    model = blob.get("model")
-    if not isinstance(model, UrgencyModel):
-        raise UrgencyUnavailable(f"{path}: artifact holds no urgency model")
-    return model
+    return read_artifact(path, ARTIFACT_FORMAT, ARTIFACT_VERSION, UrgencyModel, UrgencyUnavailable, "urgency")
 
 
 # Models trained in this process, by training-data sha256: a second engine (tests, a reconfigured
