@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import secrets as _secrets
 import signal
 import socket
@@ -80,10 +81,29 @@ def new_secrets() -> dict[str, str]:
     }
 
 
+_PORT_BLOCK = 1500
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port for a server that another process will bind.
+
+    Chosen outside the kernel's ephemeral range (32768+), in a block of its own per pytest-xdist
+    worker: a port released here cannot then be taken by another test's bind(0) or outgoing
+    connection, or by a parallel worker, before the hub binds it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    block = int(worker[2:]) % 8 if worker[2:].isdigit() else 8
+    base = 18000 + block * _PORT_BLOCK
+    start = random.randrange(_PORT_BLOCK)
+    for k in range(_PORT_BLOCK):
+        port = base + (start + k) % _PORT_BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + _PORT_BLOCK - 1}")
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:

@@ -25,6 +25,20 @@ from ticket_core.org import seed_org
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_SERVICES = os.environ.get("TAWASUL_TEST_REQUIRE_SERVICES") == "1"
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the test item, so a fixture's teardown can tell a failed test."""
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+def has_failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test using this fixture failed (for printing process logs in teardown)."""
+    return any(r.failed for r in request.node.stash.get(PHASE_REPORTS, {}).values())
 
 
 def service_or_skip(variable: str, what: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from fakes.portal import portal_message
 from fakes.stack import LocalStack, wait_for
 from fakes.telegram import telegram_update
-from tests.conftest import service_or_skip
+from tests.conftest import has_failed, service_or_skip
 from tests.e2e.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -61,25 +61,31 @@ def stack(
     broker = _broker(broker_kind, tmp_path)
     if db_kind == "sqlite":
         database_url = f"sqlite:///{tmp_path / 'hub.db'}"
-        yield from _run(tmp_path, database_url, broker, secrets_, trained_model)
+        yield from _run(request, tmp_path, database_url, broker, secrets_, trained_model)
     else:
         from tests.conftest import _fresh_postgres
 
         for database_url in _fresh_postgres(request.getfixturevalue("postgres_admin_url")):
-            yield from _run(tmp_path, database_url, broker, secrets_, trained_model)
+            yield from _run(request, tmp_path, database_url, broker, secrets_, trained_model)
 
 
-def _run(tmp_path: Path, database_url: str, broker: str, secrets_: dict[str, str], model: Path) -> Iterator[LocalStack]:
+def _run(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    database_url: str,
+    broker: str,
+    secrets_: dict[str, str],
+    model: Path,
+) -> Iterator[LocalStack]:
     hub = LocalStack(tmp_path, database_url=database_url, broker_url=broker, secrets=secrets_, model=model)
     hub.env["TAWASUL_QUEUE_PREFIX"] = f"t{uuid.uuid4().hex[:10]}"  # no stray messages between tests
     hub.prepare()
     try:
         yield hub
-    except Exception:
-        print(hub.logs())
-        raise
     finally:
         hub.stop()
+        if has_failed(request):
+            print(hub.logs())  # shown under "Captured stdout teardown"
 
 
 def test_signed_telegram_update_becomes_one_ticket_and_one_reply_even_when_delivered_three_times(
@@ -209,7 +215,7 @@ def _done_count(database_url: str) -> int:
 @pytest.mark.integration
 @pytest.mark.parametrize("broker_kind", ["redis", "rabbitmq"])
 def test_broker_down_at_webhook_time_is_still_acknowledged_and_processed_later(
-    broker_kind: str, tmp_path: Path, secrets_: dict[str, str], trained_model: Path
+    broker_kind: str, request: pytest.FixtureRequest, tmp_path: Path, secrets_: dict[str, str], trained_model: Path
 ) -> None:
     real = make_url(
         _broker(broker_kind, tmp_path).replace("amqp://", "postgresql://").replace("redis://", "postgresql://")
@@ -220,7 +226,7 @@ def test_broker_down_at_webhook_time_is_still_acknowledged_and_processed_later(
     path = f"/{real.database}" if real.database else "/"
     broker = f"{scheme}://{auth}127.0.0.1:{proxy.port}{path}"
     database_url = f"sqlite:///{tmp_path / 'hub.db'}"
-    for hub in _run(tmp_path, database_url, broker, secrets_, trained_model):
+    for hub in _run(request, tmp_path, database_url, broker, secrets_, trained_model):
         hub.start_web()
         hub.start_worker()
         proxy.down()  # the broker disappears: connections cut, new ones refused
