@@ -20,6 +20,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,6 +64,17 @@ def word_ngrams(text: str, lo: int, hi: int) -> list[str]:
 _WORD_CACHE_LIMIT = 100_000
 
 
+@lru_cache(maxsize=2048)
+def _text_grams(kind: str, ngram_range: tuple[int, int], text: str) -> tuple[str, ...]:
+    """Word or stem n-grams of a text. Cached for a short while: the intent and the urgency model
+    have the same views, so each batch (or message) is cut into n-grams once, not twice."""
+    if kind == "word":
+        return tuple(word_ngrams(text, *ngram_range))
+    if kind == "stem":
+        return tuple(stemmed_words(text))
+    raise ModelError(f"unknown feature view {kind!r}")
+
+
 @dataclass
 class FeatureView:
     """One TF-IDF view (sublinear tf, idf, l2 norm) over n-grams of one kind."""
@@ -73,16 +85,12 @@ class FeatureView:
     idf: np.ndarray
     offset: int  # first column of this view in the weight matrix
 
-    def grams(self, text: str) -> list[str]:
+    def grams(self, text: str) -> Sequence[str]:
         if self.kind == "char_wb":
             return char_wb_ngrams(text, *self.ngram_range)
-        if self.kind == "word":
-            return word_ngrams(text, *self.ngram_range)
-        if self.kind == "stem":
-            return stemmed_words(text)
-        raise ModelError(f"unknown feature view {self.kind!r}")
+        return _text_grams(self.kind, tuple(self.ngram_range), text)
 
-    def _known(self, text: str) -> list[int]:
+    def known(self, text: str) -> list[int]:
         """Vocabulary indices of the n-grams of `text` (with repeats), unknown n-grams dropped."""
         vocab = self.vocabulary
         if self.kind != "char_wb":
@@ -101,16 +109,6 @@ class FeatureView:
                 cache[word] = known
             out += known
         return out
-
-    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Column indices and l2-normalised tf-idf values of `text` in this view."""
-        counts = Counter(self._known(text))
-        if not counts:
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
-        idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * self.idf[idx]
-        norm = float(np.sqrt(values @ values))
-        return idx + self.offset, values / (norm or 1.0)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -136,15 +134,53 @@ class IntentClassifier:
     artifact_version: int = field(default=ARTIFACT_VERSION)
 
     def scores(self, normalized: Sequence[str]) -> np.ndarray:
-        """Decision scores, one row per (already normalised) text."""
+        """Decision scores, one row per (already normalised) text.
+
+        The batch is scored in a handful of numpy calls, whatever its size: the n-gram counts of
+        every (text, view) pair are laid end to end in one flat array, and tf-idf, each view's l2
+        norm and the product with the weights are computed over it at once (at this size a numpy
+        call costs more than its arithmetic, so one call per message and view was most of the time).
+        """
         out = np.tile(self.intercept.astype(np.float64), (len(normalized), 1))
+        starts: list[int] = []  # where each (text, view) pair with known n-grams starts in the flat arrays
+        rows: list[int] = []
+        offsets: list[int] = []
+        flat_idx: list[int] = []
+        flat_counts: list[int] = []
         for row, text in enumerate(normalized):
-            parts = [view.vector(text) for view in self.views]
-            idx = np.concatenate([p[0] for p in parts])
-            if idx.size:
-                values = np.concatenate([p[1] for p in parts])
-                out[row] += values @ self.weights[idx]
+            for view in self.views:
+                counts = Counter(view.known(text))
+                if counts:
+                    starts.append(len(flat_idx))
+                    rows.append(row)
+                    offsets.append(view.offset)
+                    flat_idx += counts.keys()
+                    flat_counts += counts.values()
+        if not starts:
+            return out
+        lengths = np.diff(np.array([*starts, len(flat_idx)], dtype=np.intp))
+        idx = np.array(flat_idx, dtype=np.intp) + np.repeat(np.array(offsets, dtype=np.intp), lengths)
+        values = (1.0 + np.log(np.array(flat_counts, dtype=np.float64))) * self._idf()[idx]
+        norms = np.sqrt(np.add.reduceat(values * values, starts))
+        values /= np.repeat(np.where(norms > 0.0, norms, 1.0), lengths)
+        per_pair = np.add.reduceat(values[:, None] * self.weights[idx], starts, axis=0)
+        np.add.at(out, np.array(rows, dtype=np.intp), per_pair)
         return out
+
+    def _idf(self) -> np.ndarray:
+        """Every view's idf weights in one array, indexed by weight-matrix row (built on first use)."""
+        idf: np.ndarray | None = self.__dict__.get("_idf_all")
+        if idf is None:
+            idf = np.zeros(self.weights.shape[0], dtype=np.float64)
+            for view in self.views:
+                idf[view.offset : view.offset + len(view.idf)] = view.idf
+            self.__dict__["_idf_all"] = idf
+        return idf
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_idf_all", None)  # derived from the views at run time, not part of the artifact
+        return state
 
     def predict_proba(self, normalized: Sequence[str]) -> np.ndarray:
         return softmax(self.scores(normalized), self.temperature)

@@ -707,8 +707,9 @@ def decide(
     if lex is not None and lex.level == "urgent":
         return "urgent", "lexicon"
     cancelled = lex.cancelled_urgent if lex is not None else None
-    gate_open = cue is None or (probs is not None and probs[2] >= th.ungated) or cue() is not None
-    if probs is not None and probs[2] >= th.urgent and gate_open:
+    # The gate is asked only when the model would call the message urgent (its search is the
+    # dearest regular expression of the lexicon, and most messages score far below that).
+    if probs is not None and probs[2] >= th.urgent and (cue is None or probs[2] >= th.ungated or cue() is not None):
         if cancelled is not None:
             if cancelled.vetoed_by != "negation" and probs[2] >= th.strict:
                 return "urgent", "model"
