@@ -158,7 +158,7 @@ class IntentClassifier:
                     flat_counts += counts.values()
         if not starts:
             return out
-        lengths = np.diff(np.array([*starts, len(flat_idx)], dtype=np.intp))
+        lengths = np.array([*starts[1:], len(flat_idx)], dtype=np.intp) - np.array(starts, dtype=np.intp)
         idx = np.array(flat_idx, dtype=np.intp) + np.repeat(np.array(offsets, dtype=np.intp), lengths)
         values = (1.0 + np.log(np.array(flat_counts, dtype=np.float64))) * self._idf()[idx]
         norms = np.sqrt(np.add.reduceat(values * values, starts))
