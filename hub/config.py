@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     outbox_backoff_max_s: float = Field(900.0, gt=0)
     intake_max_attempts: int = Field(5, ge=1, le=100)
     enqueue_batch_size: int = Field(20, ge=1, le=1000)
+    enqueue_linger_ms: float = Field(10.0, ge=0, le=1000)  # how long a batch waits to fill (hub/web/enqueuer.py)
     queue_prefix: str = Field("tawasul", pattern=r"^[a-z][a-z0-9_-]{0,40}$")  # lets sites share one broker
 
     # --- service promise -----------------------------------------------------------------------

@@ -165,9 +165,10 @@ class Runtime:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on this process's background loop and wait for the result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._background_loop()).result(timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self.background_loop()).result(timeout)
 
-    def _background_loop(self) -> asyncio.AbstractEventLoop:
+    def background_loop(self) -> asyncio.AbstractEventLoop:
+        """This process's event loop for async work (started on first use, in its own thread)."""
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()

@@ -6,8 +6,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from celery.signals import worker_process_shutdown, worker_shutdown
+
 from hub.queue.app import celery_app
 from hub.queue.publish import publish_delivery, publish_intake
+from hub.queue.sender import BackgroundSender
 from hub.queue.singleton import only_one
 from hub.runtime import Runtime, get_runtime
 from ticket_core import actions, assignment, escalation, inbox, outbox, tickets
@@ -34,13 +37,36 @@ def intake(inbox_ids: list[int]) -> dict[str, Any]:
 
 @celery_app.task(name="tawasul.deliver")
 def deliver(outbox_ids: list[int]) -> dict[str, Any]:
-    """Send outbox rows; schedule each retry at its backoff time."""
+    """Start sending outbox rows on this process's loop and return (hub/queue/sender.py says why);
+    each retry is scheduled at its backoff time when its attempt ends."""
+    return {"in_flight": sender().submit(outbox_ids)}
+
+
+_sender: tuple[Runtime, BackgroundSender] | None = None
+
+
+def sender() -> BackgroundSender:
+    """This process's background sender (one per runtime, so a forked child builds its own)."""
+    global _sender
     runtime = get_runtime()
-    outcomes = runtime.run(runtime.delivery.deliver_many(outbox_ids))
-    for outcome in outcomes:
-        if outcome.status == "retry":
-            publish_delivery([outcome.outbox_id], countdown=outcome.retry_in_s)
-    return {o.status: sum(1 for x in outcomes if x.status == o.status) for o in outcomes}
+    if _sender is None or _sender[0] is not runtime:
+        _sender = (
+            runtime,
+            BackgroundSender(
+                runtime.delivery.deliver_many,
+                runtime.background_loop,
+                on_retry=lambda outbox_id, delay: publish_delivery([outbox_id], countdown=delay),
+            ),
+        )
+    return _sender[1]
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _finish_sends(**_: Any) -> None:
+    """Let the sends in flight finish before the process exits (what is left, the sweeper has)."""
+    if _sender is not None:
+        _sender[1].drain(timeout=10)
 
 
 @celery_app.task(name="tawasul.sweep")

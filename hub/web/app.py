@@ -151,7 +151,7 @@ def create_app(
         publish_delivery = celery_delivery if publish_delivery is None else publish_delivery
     app[PUBLISH_DELIVERY] = publish_delivery
     app[PUBLISH_INTAKE] = publish
-    app[ENQUEUER] = Enqueuer(publish, max_batch=settings.enqueue_batch_size)
+    app[ENQUEUER] = Enqueuer(publish, max_batch=settings.enqueue_batch_size, linger_s=settings.enqueue_linger_ms / 1000)
     app[READY_CACHE] = {}
     app.router.add_route("GET", "/webhooks/{channel}", webhook)
     app.router.add_route("POST", "/webhooks/{channel}", webhook)

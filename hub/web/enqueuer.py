@@ -2,21 +2,28 @@
 
 The webhook has already answered by the time this runs; if the broker is down the ids are simply
 left for the sweeper (the inbox rows are the record, the broker message only a nudge).
+
+After the first id of a batch the enqueuer lingers a few milliseconds for more (up to the batch
+size): a burst then becomes tasks of many rows, and a worker pays its per-task costs (reading the
+rows, claiming them, one commit, assignment, publishing the replies) once per batch instead of
+once per message. A message that arrives alone waits at most the linger time.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 _STOP = -1
 
 
 class Enqueuer:
-    def __init__(self, publish: Callable[[Sequence[int]], bool], *, max_batch: int = 20) -> None:
+    def __init__(self, publish: Callable[[Sequence[int]], bool], *, max_batch: int = 20, linger_s: float = 0.0) -> None:
         self.publish = publish
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self._queue: queue.Queue[int] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -37,9 +44,11 @@ class Enqueuer:
     def _run(self) -> None:
         while True:
             ids = [self._queue.get()]
-            while len(ids) < self.max_batch:
+            deadline = time.monotonic() + self.linger_s
+            while len(ids) < self.max_batch and ids[-1] != _STOP:
+                wait = deadline - time.monotonic()
                 try:
-                    ids.append(self._queue.get_nowait())
+                    ids.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
             stop = _STOP in ids
