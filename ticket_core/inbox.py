@@ -36,14 +36,14 @@ class Stored:
 
 
 def _insert_statement(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (building it per row
-    costs ten times the insert itself)."""
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the row's id and key, built once per dialect
+    (building it per call costs more than the insert itself)."""
     if dialect not in _INSERTS:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         _INSERTS[dialect] = (
             insert(_inbox)
             .on_conflict_do_nothing(index_elements=["channel", "account_ref", "event_id"])
-            .returning(_inbox.c.id)
+            .returning(_inbox.c.id, _inbox.c.channel, _inbox.c.account_ref, _inbox.c.event_id)
         )
     return _INSERTS[dialect]
 
@@ -54,29 +54,53 @@ _inbox = table(InboxEvent)
 
 def store_events(session: Session, events: Sequence[InboundEvent]) -> list[Stored]:
     """Insert events, skipping ones already stored (the platform's retries)."""
+    return store_event_groups(session, [events])[0]
+
+
+def store_event_groups(session: Session, groups: Sequence[Sequence[InboundEvent]]) -> list[list[Stored]]:
+    """`store_events` for several requests' events at once: one multi-row INSERT for all of them
+    (the webhook's group commit stores everything that arrived together in one round trip).
+
+    An event whose key is already stored, or appears earlier in the same call, is a duplicate.
+    """
     connection = session.connection()
-    stmt = _insert_statement(connection.dialect.name)
-    results: list[Stored] = []
     now = utcnow()
-    for event in events:
-        ignored = event.kind in _IGNORED_KINDS or event.kind is EventKind.UNSUPPORTED
-        status = InboxStatus.IGNORED if ignored else InboxStatus.PENDING
-        params = {
-            "channel": event.channel,
-            "account_ref": event.account_ref,
-            "event_id": event.event_id,
-            "kind": event.kind.value,
-            "status": status.value,
-            "attempts": 0,
-            "received_at": now,
-            "processed_at": now if ignored else None,
-            "last_error": _IGNORED_KINDS.get(event.kind, event.text if ignored else None),
-            "event": event.to_record(),
-            "raw": json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
-        }
-        inbox_id = connection.execute(stmt, params).scalar_one_or_none()
-        results.append(Stored(inbox_id, event, inbox_id is not None and not ignored))
-    return results
+    params = [_row(event, now) for group in groups for event in group]
+    ids: dict[tuple[str, str, str], int] = {}
+    if params:
+        for row in connection.execute(_insert_statement(connection.dialect.name), params):
+            ids[(row.channel, row.account_ref, row.event_id)] = row.id
+    out: list[list[Stored]] = []
+    for group in groups:
+        stored = []
+        for event in group:
+            # pop: a second copy of the same event in this call is the duplicate, not the first
+            inbox_id = ids.pop((event.channel, event.account_ref, event.event_id), None)
+            stored.append(Stored(inbox_id, event, inbox_id is not None and _status(event) is InboxStatus.PENDING))
+        out.append(stored)
+    return out
+
+
+def _status(event: InboundEvent) -> InboxStatus:
+    ignored = event.kind in _IGNORED_KINDS or event.kind is EventKind.UNSUPPORTED
+    return InboxStatus.IGNORED if ignored else InboxStatus.PENDING
+
+
+def _row(event: InboundEvent, now: datetime) -> dict[str, Any]:
+    ignored = _status(event) is InboxStatus.IGNORED
+    return {
+        "channel": event.channel,
+        "account_ref": event.account_ref,
+        "event_id": event.event_id,
+        "kind": event.kind.value,
+        "status": _status(event).value,
+        "attempts": 0,
+        "received_at": now,
+        "processed_at": now if ignored else None,
+        "last_error": _IGNORED_KINDS.get(event.kind, event.text if ignored else None),
+        "event": event.to_record(),
+        "raw": json.dumps(event.raw, ensure_ascii=False, separators=(",", ":")),
+    }
 
 
 def claim_many(session: Session, inbox_ids: Sequence[int]) -> list[int]:
