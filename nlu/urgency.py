@@ -59,6 +59,8 @@ TRAINING_RELATIVE = Path("data") / "training" / "urgency.yml"
 HELDOUT_RELATIVE = Path("data") / "evaluation" / "urgency_heldout.yml"
 # Written later by an author who never saw the training data, the lexicon or the first held-out set.
 BLIND_RELATIVE = Path("data") / "evaluation" / "urgency_blind.yml"
+# A second blind set, by a fourth author, written after the first had informed decisions.
+BLIND2_RELATIVE = Path("data") / "evaluation" / "urgency_blind2.yml"
 # Ordinary hub traffic (the intent classifier's held-out set): how often the detector cries wolf.
 ORDINARY_RELATIVE = Path("data") / "evaluation" / "nlu_heldout.yml"
 
@@ -96,8 +98,9 @@ def default_urgency_heldout() -> Path:
 
 
 def default_urgency_tests() -> list[Path]:
-    """The held-out files `tawasul nlu-eval` scores by default: the first set, then the blind one."""
-    return [p for p in (repo_file(HELDOUT_RELATIVE), repo_file(BLIND_RELATIVE)) if p.is_file()]
+    """The held-out files `tawasul nlu-eval` scores by default: the first set, then the blind ones."""
+    files = (HELDOUT_RELATIVE, BLIND_RELATIVE, BLIND2_RELATIVE)
+    return [p for p in (repo_file(f) for f in files) if p.is_file()]
 
 
 def default_ordinary_traffic() -> Path:

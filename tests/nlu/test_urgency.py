@@ -18,6 +18,7 @@ from nlu.model import IntentClassifier
 from nlu.normalize import normalize
 from nlu.types import Analysis
 from nlu.urgency import (
+    BLIND2_RELATIVE,
     BLIND_RELATIVE,
     LexiconError,
     Thresholds,
@@ -253,14 +254,19 @@ def test_held_out_urgent_recall_meets_the_target() -> None:
 def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
     """The blind set (never seen by the lexicon's or the data's authors) and everyday traffic.
 
-    Floors sit at the measured values (docs/benchmarks.md): urgent recall 0.908 on the blind set
-    misses issue 8's 0.95, so this guards against regressions, not the target; counting
-    `elevated` as caught it is 0.975. Ordinary traffic: 1.0 % urgent, one of them really urgent.
+    Floors sit just under the measured values (docs/benchmarks.md); both blind sets miss issue 8's
+    0.95 honestly (first 0.950 but it informed earlier decisions; second 0.827), so this guards against
+    regressions, not the target.
+    Counting `elevated` as caught: 0.992 and 0.927. Ordinary traffic: 1.0 % urgent.
     """
     train, lexicon = load_dataset(default_urgency_data()), load_lexicon(default_lexicon())
     ev = evaluate_urgency(train, load_dataset(REPO / BLIND_RELATIVE), lexicon)
     assert ev.overlap == 0
-    assert ev.combined["urgent_recall"] >= 0.90 and ev.combined["urgent_recall_elevated_counted"] >= 0.95
-    assert ev.combined["urgent_precision"] >= 0.85
+    assert ev.combined["urgent_recall"] >= 0.93 and ev.combined["urgent_recall_elevated_counted"] >= 0.98
+    assert ev.combined["urgent_precision"] >= 0.88
+    second = evaluate_urgency(train, load_dataset(REPO / BLIND2_RELATIVE), lexicon)
+    assert second.overlap == 0
+    assert second.combined["urgent_recall"] >= 0.81 and second.combined["urgent_recall_elevated_counted"] >= 0.91
+    assert second.combined["urgent_precision"] >= 0.78
     ordinary = ordinary_traffic(train, load_dataset(default_ordinary_traffic()), lexicon)
     assert ordinary["urgent_share"] <= 0.011
