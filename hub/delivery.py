@@ -60,6 +60,8 @@ class _Attempt:
     platform_ids: list[str] = field(default_factory=list)
     error: DeliveryError | None = None
     manual: bool = False
+    claimed_at: float = field(default_factory=time.monotonic)  # when the lease was last set
+    lost: bool = False  # the lease ran out while waiting for a rate-limit token: not ours to send
 
 
 class DeliveryService:
@@ -149,6 +151,10 @@ class DeliveryService:
         for index in range(claimed.parts_sent, len(parts)):
             last = index == len(parts) - 1
             await bucket.acquire()
+            if not await self._keep_lease(attempt):
+                log.warning("delivery lease lost while rate-limited outbox_id=%s; left to its new owner", claimed.id)
+                attempt.lost = True
+                return
             result = await connector.send(
                 OutboundMessage(
                     channel=whole.channel,
@@ -170,11 +176,21 @@ class DeliveryService:
             if not last:  # remember progress so a failure later resumes after this part
                 await asyncio.to_thread(self._progress, claimed.id, attempt.parts_sent, attempt.platform_ids)
 
+    async def _keep_lease(self, attempt: _Attempt) -> bool:
+        """Renew the row's lease once half of it has gone by (a slow channel's token bucket can
+        hold a claimed row longer than the lease); False if the row was taken over meanwhile."""
+        if time.monotonic() - attempt.claimed_at < self.lease.total_seconds() / 2:
+            return True
+        renewed = await asyncio.to_thread(self._renew, attempt.claimed.id, attempt.claimed.attempts)
+        if renewed:
+            attempt.claimed_at = time.monotonic()
+        return renewed
+
     @staticmethod
     def _record_health(session: Any, attempts: list[_Attempt]) -> None:
         by_channel: dict[str, list[_Attempt]] = {}
         for attempt in attempts:
-            if not attempt.manual:
+            if not attempt.manual and not attempt.lost:
                 by_channel.setdefault(attempt.claimed.channel, []).append(attempt)
         for channel, items in by_channel.items():
             errors = [a.error for a in items if a.error is not None]
@@ -192,6 +208,10 @@ class DeliveryService:
         with self.db.session() as session:
             return outbox.claim_many(session, outbox_ids, lease=self.lease)
 
+    def _renew(self, outbox_id: int, attempts: int) -> bool:
+        with self.db.session() as session:
+            return outbox.renew_lease(session, outbox_id, attempts, lease=self.lease)
+
     def _progress(self, outbox_id: int, parts_sent: int, platform_ids: list[str]) -> None:
         with self.db.session() as session:
             outbox.record_part_sent(session, outbox_id, parts_sent, platform_ids)
@@ -202,7 +222,9 @@ class DeliveryService:
         with self.db.session() as session:
             for attempt in attempts:
                 claimed = attempt.claimed
-                if attempt.manual:
+                if attempt.lost:
+                    outcomes.append(DeliveryOutcome(claimed.id, "skipped"))
+                elif attempt.manual:
                     outbox.mark_manual(session, claimed.id)
                     outcomes.append(DeliveryOutcome(claimed.id, "manual"))
                 elif attempt.error is None:

@@ -152,6 +152,19 @@ def claim_many(
     return sorted((Claimed(*row) for row in rows), key=lambda r: r.id)
 
 
+def renew_lease(session: Session, outbox_id: int, attempts: int, *, lease: timedelta) -> bool:
+    """Extend the lease of a row this worker still holds (same attempt, still sending); False if
+    the lease ran out and the sweeper or another worker has taken the row since."""
+    c = _outbox.c
+    renewed = session.connection().execute(
+        update(_outbox)
+        .where(c.id == outbox_id, c.status == OutboxStatus.SENDING.value, c.attempts == attempts)
+        .values(lease_until=utcnow() + lease)
+        .returning(c.id)
+    )
+    return renewed.first() is not None
+
+
 def record_part_sent(session: Session, outbox_id: int, parts_sent: int, platform_ids: Sequence[str]) -> None:
     """Progress of a multi-part message, so a retry resumes with the part that did not go out."""
     session.connection().execute(

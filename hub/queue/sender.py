@@ -7,9 +7,11 @@ workers' time while their CPU sat at ~25 %. The `deliver` task now hands its row
 and returns; the sends run on the process's background loop while the process takes the next task.
 
 Nothing new can be lost by returning early: the outbox row is the record, claimed with a lease,
-and the sweeper re-publishes rows whose lease ran out (as when a worker dies mid-send). The
-number of rows in flight is bounded, so they are sent well within their lease; beyond the bound
-the task waits, which is the back-pressure the broker then sees.
+and the sweeper re-publishes rows whose lease ran out (as when a worker dies mid-send). A row
+waiting on a slow channel's bucket renews its lease before it is sent, and is not sent if it was
+taken over meanwhile (`DeliveryService._keep_lease`), so no reply goes out twice. The number of
+rows in flight is bounded; beyond the bound the task waits, which is the back-pressure the
+broker then sees.
 """
 
 from __future__ import annotations

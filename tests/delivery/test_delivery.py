@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -186,6 +187,40 @@ async def test_rate_limit_keeps_sends_under_the_platforms_flood_limit(hub: Hub) 
     outcomes = await hub.delivery.deliver_many(ids)
     assert [o.status for o in outcomes] == ["sent"] * 15
     assert len(hub.telegram.sent) == 15  # no 429 was ever answered, so no retry was needed
+
+
+async def test_a_row_held_by_a_slow_rate_limit_keeps_its_lease_or_is_not_sent(hub: Hub) -> None:
+    """A claimed row can wait on its channel's token bucket longer than its lease (X allows one
+    send a second). The sender renews the lease before sending; a row the sweeper or another
+    worker took over meanwhile (its attempt changed) is not sent a second time by this one."""
+    ids = [hub.reply_for(f"استفسار رقم {i} عن النقل المدرسي", user=str(2000 + i)) for i in range(3)]
+    delivery = hub.runtime.delivery
+    delivery.lease = timedelta(seconds=0.4)
+    delivery._rates["telegram"] = 4.0  # burst 4: the first three go at once
+    delivery._buckets.clear()
+    assert [o.status for o in await delivery.deliver_many(ids[:1])] == ["sent"]
+    delivery._rates["telegram"] = 1.0  # burst 1, then one a second: well past half the lease
+    delivery._buckets.clear()
+    task = asyncio.ensure_future(delivery.deliver_many(ids[1:]))
+    while len(hub.telegram.sent) < 2:
+        await asyncio.sleep(0.01)
+    with hub.db.session() as session:  # the sweeper took the third row back, another worker claimed it
+        session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == ids[2]).values(attempts=OutboxMessage.attempts + 1)
+        )
+    outcomes = await task
+    assert [o.status for o in outcomes] == ["sent", "skipped"]
+    assert len(hub.telegram.sent) == 2
+    assert hub.row(ids[2]).status is OutboxStatus.SENDING  # left to its new owner, untouched
+
+    # Nobody took it over: the lease is renewed and the row goes out.
+    fresh = hub.reply_for("متى يبدأ النقل المدرسي؟", user="2999")
+    delivery._buckets.clear()
+    await delivery.deliver_many([fresh])  # uses up the burst
+    later = [hub.reply_for(f"سؤال {i} عن الباص", user=str(3000 + i)) for i in range(3)]
+    outcomes = await delivery.deliver_many(later)
+    assert [o.status for o in outcomes] == ["sent"] * 3
+    assert all(hub.row(i).status is OutboxStatus.SENT and hub.row(i).attempts == 1 for i in later)
 
 
 async def test_portal_reply_is_signed_and_a_retry_is_deduplicated_by_the_receiver(hub: Hub) -> None:
