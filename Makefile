@@ -24,7 +24,7 @@ run: install
 
 ## test: install and run the whole test suite (integration tests skip with a reason without services)
 test: install browser
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 ## browser: Debian's Chromium for the console's browser tests (never a downloaded browser);
 ## without root or apt the browser tests skip with a reason
@@ -38,7 +38,7 @@ browser:
 	  else echo "chromium not installed (needs root and apt): browser tests will be skipped"; fi; }
 
 test-fast: install
-	$(BIN)/python -m pytest -n auto --dist loadgroup -m "not slow"
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -44,9 +44,8 @@ EVIL = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 
 
 pytestmark = [
     pytest.mark.slow,
-    # One hub and one browser for the module, and the tests build on each other: keep them on one
-    # pytest-xdist worker (make test runs with --dist loadgroup).
-    pytest.mark.xdist_group("console-browser"),
+    # One hub and one browser for the module, and the tests build on each other: make test runs
+    # pytest-xdist with --dist loadfile, which keeps a file's tests on one worker, in order.
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (make browser installs it)"),
 ]
 
