@@ -87,13 +87,14 @@ def _status(event: InboundEvent) -> InboxStatus:
 
 
 def _row(event: InboundEvent, now: datetime) -> dict[str, Any]:
-    ignored = _status(event) is InboxStatus.IGNORED
+    status = _status(event)
+    ignored = status is InboxStatus.IGNORED
     return {
         "channel": event.channel,
         "account_ref": event.account_ref,
         "event_id": event.event_id,
         "kind": event.kind.value,
-        "status": _status(event).value,
+        "status": status.value,
         "attempts": 0,
         "received_at": now,
         "processed_at": now if ignored else None,
