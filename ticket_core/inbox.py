@@ -8,13 +8,13 @@ leaves it pending for the sweeper; processing failures are counted and end in ``
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from connectors.base import EventKind, InboundEvent
@@ -35,21 +35,56 @@ class Stored:
         return self.inbox_id is None
 
 
-def _insert_statement(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING the row's id and key, built once per dialect
-    (building it per call costs more than the insert itself)."""
-    if dialect not in _INSERTS:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        _INSERTS[dialect] = (
-            insert(_inbox)
-            .on_conflict_do_nothing(index_elements=["channel", "account_ref", "event_id"])
-            .returning(_inbox.c.id, _inbox.c.channel, _inbox.c.account_ref, _inbox.c.event_id)
-        )
-    return _INSERTS[dialect]
-
-
-_INSERTS: dict[str, Any] = {}
+# One statement text per dialect whatever the batch size, with the whole batch as one JSON
+# parameter: the driver prepares it once and the database plans it once (a VALUES list of a new
+# length each batch was compiled by SQLAlchemy and parsed anew every time), and the batch is
+# serialised by one C-level json.dumps (PostgreSQL array parameters went through psycopg's Python
+# array dumper: ~30 % of the event loop's time under load, measured).
+_COLUMNS = (
+    ("channel", "varchar"),
+    ("account_ref", "varchar"),
+    ("event_id", "varchar"),
+    ("kind", "varchar"),
+    ("status", "varchar"),
+    ("attempts", "int"),
+    ("received_at", "timestamptz"),
+    ("processed_at", "timestamptz"),
+    ("last_error", "text"),
+    ("event", "jsonb"),
+    ("raw", "text"),
+)
 _inbox = table(InboxEvent)
+_NAMES = ", ".join(name for name, _ in _COLUMNS)
+_CONFLICT = "ON CONFLICT (channel, account_ref, event_id) DO NOTHING RETURNING id, channel, account_ref, event_id"
+PG_BATCH_INSERT = (
+    f"INSERT INTO inbox ({_NAMES}) SELECT {_NAMES} "
+    f"FROM jsonb_to_recordset(%s::jsonb) AS t({', '.join(f'{name} {kind}' for name, kind in _COLUMNS)}) " + _CONFLICT
+)
+# SQLite: json_extract gives objects back as JSON text, which is how the JSON column stores them;
+# "WHERE true" is SQLite's required separator between a SELECT and ON CONFLICT.
+SQLITE_BATCH_INSERT = (
+    f"INSERT INTO inbox ({_NAMES}) "
+    "SELECT " + ", ".join(f"json_extract(value, '$.{name}')" for name, _ in _COLUMNS) + " "
+    "FROM json_each(?) WHERE true " + _CONFLICT
+)
+# How SQLAlchemy stores a UTC datetime in SQLite (text that sorts and compares as time).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _batch(params: list[dict[str, Any]], dialect: str) -> tuple[str]:
+    """The rows as the one JSON parameter of the batch insert, datetimes as the dialect stores them."""
+
+    def when(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if dialect == "sqlite":
+            return value.astimezone(UTC).strftime(_SQLITE_DATETIME)
+        return value.isoformat()
+
+    rows = [
+        {**row, "received_at": when(row["received_at"]), "processed_at": when(row["processed_at"])} for row in params
+    ]
+    return (json.dumps(rows, ensure_ascii=False, separators=(",", ":")),)
 
 
 def store_events(session: Session, events: Sequence[InboundEvent]) -> list[Stored]:
@@ -64,12 +99,36 @@ def store_event_groups(session: Session, groups: Sequence[Sequence[InboundEvent]
     An event whose key is already stored, or appears earlier in the same call, is a duplicate.
     """
     connection = session.connection()
-    now = utcnow()
-    params = [_row(event, now) for group in groups for event in group]
-    ids: dict[tuple[str, str, str], int] = {}
+    params = _params(groups)
+    rows: Any = []
     if params:
-        for row in connection.execute(_insert_statement(connection.dialect.name), params):
-            ids[(row.channel, row.account_ref, row.event_id)] = row.id
+        dialect = connection.dialect.name
+        statement = SQLITE_BATCH_INSERT if dialect == "sqlite" else PG_BATCH_INSERT
+        rows = connection.exec_driver_sql(statement, _batch(params, dialect))
+    return _match(groups, rows)
+
+
+async def store_event_groups_pg(
+    connection: psycopg.AsyncConnection[Any], groups: Sequence[Sequence[InboundEvent]]
+) -> list[list[Stored]]:
+    """`store_event_groups` on a psycopg asyncio connection in autocommit mode (the webhook's
+    writer runs its inserts on the event loop: no thread hand-offs on the request path)."""
+    params = _params(groups)
+    rows: Any = []
+    if params:
+        cursor = await connection.execute(PG_BATCH_INSERT, _batch(params, "postgresql"))
+        rows = await cursor.fetchall()
+    return _match(groups, rows)
+
+
+def _params(groups: Sequence[Sequence[InboundEvent]]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [_row(event, now) for group in groups for event in group]
+
+
+def _match(groups: Sequence[Sequence[InboundEvent]], rows: Iterable[Any]) -> list[list[Stored]]:
+    """Pair each event with the id the INSERT returned for its key (none: it was a duplicate)."""
+    ids = {(channel, account_ref, event_id): inbox_id for inbox_id, channel, account_ref, event_id in rows}
     out: list[list[Stored]] = []
     for group in groups:
         stored = []

@@ -24,7 +24,7 @@ from hub.web.api import auth as api_auth
 from hub.web.api.channels import PUBLISH_INTAKE
 from hub.web.api.common import PUBLISH_DELIVERY, RUNTIME
 from hub.web.enqueuer import Enqueuer
-from hub.web.inbox_writer import InboxWriter
+from hub.web.inbox_writer import InboxWriter, make_inbox_writer
 from ticket_core.db import Database
 from ticket_core.migrate import pending_revisions
 
@@ -139,7 +139,7 @@ def create_app(
     app[RUNTIME] = runtime
     app[DB] = runtime.db
     app[REGISTRY] = runtime.registry
-    app[WRITER] = InboxWriter(app[DB])
+    app[WRITER] = make_inbox_writer(app[DB])
     if publish is None or publish_delivery is None:
         from hub.queue.publish import publish_delivery as celery_delivery
         from hub.queue.publish import publish_intake
@@ -171,7 +171,7 @@ async def _start(app: web.Application) -> None:
 
 async def _stop(app: web.Application) -> None:
     await asyncio.to_thread(app[ENQUEUER].stop)
-    await asyncio.to_thread(app[WRITER].stop)
+    await app[WRITER].close()
     await app[REGISTRY].aclose()
 
 

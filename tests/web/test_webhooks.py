@@ -175,15 +175,35 @@ async def test_readiness_fails_when_the_database_is_not_migrated(
 
 
 async def test_storage_failure_is_503_so_the_platform_retries(client: TestClient, db: Database) -> None:
-    db.engine.dispose()
-    original = db.session
-
-    def broken():  # type: ignore[no-untyped-def]
-        raise RuntimeError("disk full")
-
-    db.session = broken  # type: ignore[method-assign]
-    try:
-        status, answer = await post_telegram(client, json.dumps(telegram_update(900009, 1, "مرحبا")).encode())
-    finally:
-        db.session = original  # type: ignore[method-assign]
+    # The database itself refuses the insert (as with a full disk), whichever writer is in use.
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        else:
+            conn.exec_driver_sql("ALTER TABLE inbox ADD CONSTRAINT refuse CHECK (false) NOT VALID")
+    status, answer = await post_telegram(client, json.dumps(telegram_update(900009, 1, "مرحبا")).encode())
     assert status == 503 and answer["error"] == "storage_unavailable"
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM inbox").scalar() == 0
+
+
+async def test_a_dropped_database_connection_is_replaced_without_failing_a_webhook(
+    client: TestClient, db: Database
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite has no server connection to lose")
+    status, _ = await post_telegram(client, json.dumps(telegram_update(900010, 1, "مرحبا")).encode())
+    assert status == 200
+    # The server ends every other session of this database (as a restart or an idle timeout does).
+    with db.engine.connect() as conn:
+        ended = conn.exec_driver_sql(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar()
+    assert ended and ended >= 1
+    status, answer = await post_telegram(client, json.dumps(telegram_update(900011, 1, "هل وصلت؟")).encode())
+    assert status == 200 and answer["stored"] == 1
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM inbox").scalar() == 2
