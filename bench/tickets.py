@@ -1426,11 +1426,17 @@ def explain(b: Bench, kinds: list[str]) -> None:
         slow = b.slowest.get(kind)
         if slow is None or not slow.stmts:
             continue
-        stmts = sorted(slow.stmts, key=lambda st: -st.ms)
+        # Only queries can be explained (a SET LOCAL can be the slowest statement of a call when the
+        # server stalls, e.g. on a checkpoint).
+        stmts = sorted(
+            (st for st in slow.stmts if st.sql.lstrip().upper().startswith(("SELECT", "WITH"))), key=lambda st: -st.ms
+        )
         if kind == "sweep":
             chosen = [st for st in slow.stmts if st.sql.lstrip().upper().startswith(("UPDATE", "INSERT"))]
         else:
-            chosen = [stmts[0]]
+            chosen = stmts[:1]
+        if not chosen:
+            continue
         print(
             f"\n-- {kind}: slowest call {slow.ms:.1f} ms ({slow.label}); statement(s) below took "
             + ", ".join(f"{st.ms:.1f} ms" for st in chosen)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, select, text, tuple_
+from sqlalchemy import Date, Float, and_, case, cast, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from ticket_core.models import CsatRating, Ticket, TicketStatus
@@ -225,10 +225,15 @@ def _csat_at_once(session: Session, period: Period, unit_ids: frozenset[int] | N
 
 
 def _by_day(session: Session, in_period: Any) -> list[dict[str, Any]]:
-    # Days are UTC days of creation; both databases can group by the date part of the timestamp.
-    # The few hundred groups are put in order here, not in SQL: asked for them in day order,
-    # PostgreSQL sorts the period's tickets to group them (it cannot tell a year has 365 days).
-    day = func.date(Ticket.created_at)
+    # Days are UTC days of creation. SQLite stores UTC text, so its date() is the UTC day; on
+    # PostgreSQL the expression names UTC (date() would follow the session's time zone) and is
+    # the one migration 0006 keeps statistics on, so the planner knows a year has ~365 days and
+    # hashes in parallel. The groups are put in order here, not in SQL (ordering in SQL made
+    # PostgreSQL sort the period's tickets to group them).
+    if session.get_bind().dialect.name == "postgresql":
+        day: Any = cast(func.timezone("UTC", Ticket.created_at), Date)
+    else:
+        day = func.date(Ticket.created_at)
     rows = session.execute(select(day, Ticket.category, func.count()).where(in_period).group_by(day, Ticket.category))
     out: dict[str, dict[str, int]] = {}
     for d, category, n in sorted(rows, key=lambda row: (str(row[0]), str(row[1]))):
