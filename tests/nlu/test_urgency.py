@@ -19,6 +19,7 @@ from nlu.normalize import normalize
 from nlu.types import Analysis
 from nlu.urgency import (
     BLIND2_RELATIVE,
+    BLIND3_RELATIVE,
     BLIND_RELATIVE,
     LexiconError,
     Thresholds,
@@ -252,12 +253,12 @@ def test_held_out_urgent_recall_meets_the_target() -> None:
 
 @pytest.mark.slow
 def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
-    """The blind set (never seen by the lexicon's or the data's authors) and everyday traffic.
+    """The blind sets (never seen by the lexicon's or the data's authors when written) and everyday traffic.
 
-    Floors sit just under the measured values (docs/benchmarks.md); both blind sets miss issue 8's
-    0.95 honestly (first 0.950 but it informed earlier decisions; second 0.827), so this guards against
-    regressions, not the target.
-    Counting `elevated` as caught: 0.992 and 0.927. Ordinary traffic: 1.0 % urgent.
+    Floors sit just under the measured values (docs/benchmarks.md). Only the third set is still
+    blind: the first informed earlier decisions, the second's misses were read on 2026-11-26 and
+    informed training data and lexicon entries. The third misses issue 8's 0.95 honestly (0.840),
+    so this guards against regressions, not the target.
     """
     train, lexicon = load_dataset(default_urgency_data()), load_lexicon(default_lexicon())
     ev = evaluate_urgency(train, load_dataset(REPO / BLIND_RELATIVE), lexicon)
@@ -266,7 +267,11 @@ def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
     assert ev.combined["urgent_precision"] >= 0.88
     second = evaluate_urgency(train, load_dataset(REPO / BLIND2_RELATIVE), lexicon)
     assert second.overlap == 0
-    assert second.combined["urgent_recall"] >= 0.81 and second.combined["urgent_recall_elevated_counted"] >= 0.91
-    assert second.combined["urgent_precision"] >= 0.78
+    assert second.combined["urgent_recall"] >= 0.88 and second.combined["urgent_recall_elevated_counted"] >= 0.94
+    assert second.combined["urgent_precision"] >= 0.86
+    third = evaluate_urgency(train, load_dataset(REPO / BLIND3_RELATIVE), lexicon)
+    assert third.overlap == 0
+    assert third.combined["urgent_recall"] >= 0.82 and third.combined["urgent_recall_elevated_counted"] >= 0.90
+    assert third.combined["urgent_precision"] >= 0.88
     ordinary = ordinary_traffic(train, load_dataset(default_ordinary_traffic()), lexicon)
     assert ordinary["urgent_share"] <= 0.011
