@@ -8,6 +8,7 @@ leaves it pending for the sweeper; processing failures are counted and end in ``
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,20 @@ def store_event_groups(session: Session, groups: Sequence[Sequence[InboundEvent]
         dialect = connection.dialect.name
         statement = SQLITE_BATCH_INSERT if dialect == "sqlite" else PG_BATCH_INSERT
         rows = connection.exec_driver_sql(statement, _batch(params, dialect))
+    return _match(groups, rows)
+
+
+def store_event_groups_sqlite(
+    connection: sqlite3.Connection, groups: Sequence[Sequence[InboundEvent]]
+) -> list[list[Stored]]:
+    """`store_event_groups` on a raw sqlite3 connection, committed (the SQLite webhook writer: the
+    INSERT is one statement, so it needs no session or engine transaction around it; measured,
+    those cost more than the insert itself for a small batch)."""
+    params = _params(groups)
+    rows: Any = []
+    if params:
+        rows = connection.execute(SQLITE_BATCH_INSERT, _batch(params, "sqlite")).fetchall()
+        connection.commit()  # a no-op when the driver runs the statement in autocommit mode
     return _match(groups, rows)
 
 

@@ -26,8 +26,21 @@ def queue_names(settings: Settings) -> dict[str, str]:
     return {kind: f"{settings.queue_prefix}.{kind}" for kind in QUEUE_KINDS}
 
 
+def _broker(url: str) -> tuple[str, str | None]:
+    """The URL and transport class for kombu: our leaner subclasses of kombu's SQLite and Redis
+    transports (hub/queue/sqlite_broker.py, redis_broker.py). kombu takes a transport class only
+    from the keyword, never from a URL, so an ``sqla+`` URL loses its prefix here."""
+    if url.startswith("sqla+sqlite:"):
+        return url.removeprefix("sqla+"), "hub.queue.sqlite_broker:Transport"
+    if url.startswith(("redis://", "rediss://")):
+        return url, "hub.queue.redis_broker:Transport"
+    return url, None
+
+
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("tawasul", broker=settings.broker_url, include=["hub.queue.tasks"])
+    broker_url, broker_transport = _broker(settings.broker_url)
+    app = Celery("tawasul", broker=broker_url, include=["hub.queue.tasks"])
+    app.conf.broker_transport = broker_transport
     queues = queue_names(settings)
     transport_options: dict[str, Any] = {}
     if settings.broker_url.startswith(("redis://", "rediss://")):

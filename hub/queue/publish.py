@@ -27,7 +27,15 @@ def publish(task: str, ids: Sequence[int], *, batch: int = 20, countdown: float 
         return True
     try:
         for chunk in _chunks(ids, batch):
-            celery_app.send_task(task, args=[chunk], countdown=countdown, retry=True, retry_policy=_RETRY_POLICY)
+            # argsrepr: Celery's own saferepr walk of 20 ints cost a fifth of a publish (profiled)
+            celery_app.send_task(
+                task,
+                args=[chunk],
+                argsrepr=repr([chunk]),
+                countdown=countdown,
+                retry=True,
+                retry_policy=_RETRY_POLICY,
+            )
     except Exception as exc:  # kombu raises several types for "broker down"; all mean the same here
         log.warning("broker unavailable, %d rows left for the sweeper task=%s error=%s", len(ids), task, exc)
         return False

@@ -170,6 +170,7 @@ async def _start(app: web.Application) -> None:
 
 
 async def _stop(app: web.Application) -> None:
+    app[ENQUEUER].flush()
     await asyncio.to_thread(app[ENQUEUER].stop)
     await app[WRITER].close()
     await app[REGISTRY].aclose()

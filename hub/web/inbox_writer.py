@@ -4,32 +4,34 @@ Each request waits for the commit that contains its events, so an acknowledgemen
 "durably stored". Batching turns one fsync per request into one per batch, which is what lets the
 webhook keep up under load on SQLite and PostgreSQL alike.
 
-Two writers share one small interface (``start``, ``store``, ``close``):
+Batches form on the event loop: while one write is in flight, new requests queue for the next,
+and each batch costs one hand-off, not one per request. Two writers differ only in how a batch is
+written:
 
 * PostgreSQL: ``AsyncInboxWriter`` inserts on the event loop itself, over psycopg's asyncio
   connection in autocommit mode — one round trip per batch (the INSERT is its own transaction),
-  and no thread hand-offs. A writer thread used to spend most of each cycle waiting to get the
+  and no thread at all. A writer thread used to spend most of each cycle waiting to get the
   GIL back from the busy event loop; measured, that wait, not the database, set the ack rate.
-* SQLite: ``ThreadInboxWriter``, one thread (SQLite has no asyncio driver and one writer at a time).
+* SQLite: ``ThreadInboxWriter`` hands the batch to its one thread (SQLite has no asyncio driver
+  and one writer at a time). It used to take requests one by one from a thread queue and wake the
+  event loop once per request to resolve it; those wake-ups were 8 % of the process (profiled).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-import threading
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Protocol
 
 import psycopg
 
 from connectors.base import InboundEvent
 from ticket_core.db import Database
-from ticket_core.inbox import Stored, store_event_groups, store_event_groups_pg
+from ticket_core.inbox import Stored, store_event_groups_pg, store_event_groups_sqlite
 
 log = logging.getLogger("tawasul.web.inbox")
 
@@ -60,6 +62,10 @@ class _Job:
     future: asyncio.Future[list[Stored]]
 
 
+class StorageUnavailable(Exception):
+    """The database cannot be reached: every request of the batch fails (no per-request retry)."""
+
+
 def _resolve(job: _Job, *, result: list[Stored] | None = None, error: bool = False) -> None:
     if job.future.done():  # the request was cancelled (client went away); its events stay stored
         return
@@ -69,18 +75,22 @@ def _resolve(job: _Job, *, result: list[Stored] | None = None, error: bool = Fal
         job.future.set_result(result or [])
 
 
-class AsyncInboxWriter:
-    """Batches on the event loop: while one INSERT is in flight, new requests queue for the next."""
+class _BatchingWriter:
+    """Queues requests on the event loop and writes them in batches, one batch at a time."""
 
-    def __init__(self, conninfo: str, *, max_batch: int = 256, connect_timeout: int = 5) -> None:
-        self.conninfo = conninfo
+    def __init__(self, *, max_batch: int = 256) -> None:
         self.max_batch = max_batch
-        self.connect_timeout = connect_timeout
         self._pending: deque[_Job] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._connection: psycopg.AsyncConnection[Any] | None = None
         self._closing = False
+
+    async def _write(self, groups: list[Sequence[InboundEvent]]) -> list[list[Stored]]:
+        """Store one batch durably; raise ``StorageUnavailable`` if the database is out of reach."""
+        raise NotImplementedError
+
+    async def _shutdown(self) -> None:
+        """Release the writer's connection or thread."""
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="tawasul-inbox-writer")
@@ -99,9 +109,7 @@ class AsyncInboxWriter:
         if self._task is not None:
             await self._task  # returns once the queue is empty
             self._task = None
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        await self._shutdown()
 
     async def _run(self) -> None:
         while True:
@@ -113,18 +121,11 @@ class AsyncInboxWriter:
             if self._closing:
                 return
 
-    async def _commit(self, jobs: list[_Job], *, fresh: bool = False) -> None:
+    async def _commit(self, jobs: list[_Job]) -> None:
         try:
-            connection = await self._connect()
-            results = await store_event_groups_pg(connection, [job.events for job in jobs])
-        except Exception:
-            lost = self._connection is None or self._connection.broken
-            if lost:
-                await self._drop_connection()
-                if not fresh:  # the server closed an idle connection or restarted: once more
-                    await self._commit(jobs, fresh=True)
-                    return
-            if lost or len(jobs) == 1:  # the database is unreachable, or this request is bad
+            results = await self._write([job.events for job in jobs])
+        except Exception as exc:
+            if isinstance(exc, StorageUnavailable) or len(jobs) == 1:  # unreachable, or this request is bad
                 log.exception("inbox write failed")
                 for job in jobs:
                     _resolve(job, error=True)
@@ -136,6 +137,33 @@ class AsyncInboxWriter:
         for job, result in zip(jobs, results, strict=True):
             _resolve(job, result=result)
 
+
+class AsyncInboxWriter(_BatchingWriter):
+    """PostgreSQL: each batch is one INSERT on psycopg's asyncio connection (autocommit)."""
+
+    def __init__(self, conninfo: str, *, max_batch: int = 256, connect_timeout: int = 5) -> None:
+        super().__init__(max_batch=max_batch)
+        self.conninfo = conninfo
+        self.connect_timeout = connect_timeout
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+
+    async def _write(self, groups: list[Sequence[InboundEvent]]) -> list[list[Stored]]:
+        try:
+            return await store_event_groups_pg(await self._connect(), groups)
+        except Exception:
+            if self._connection is not None and not self._connection.broken:
+                raise  # the statement failed, not the connection
+            await self._shutdown()
+        # The server closed an idle connection or restarted: once more, on a fresh connection.
+        try:
+            return await store_event_groups_pg(await self._connect(), groups)
+        except Exception as exc:
+            lost = self._connection is None or self._connection.broken
+            if not lost:
+                raise
+            await self._shutdown()
+            raise StorageUnavailable(str(exc)) from exc
+
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         if self._connection is None or self._connection.closed:
             self._connection = await psycopg.AsyncConnection.connect(
@@ -143,7 +171,7 @@ class AsyncInboxWriter:
             )
         return self._connection
 
-    async def _drop_connection(self) -> None:
+    async def _shutdown(self) -> None:
         if self._connection is not None:
             try:
                 await self._connection.close()
@@ -152,71 +180,35 @@ class AsyncInboxWriter:
             self._connection = None
 
 
-_STOP = object()
-
-
-@dataclass
-class _ThreadJob(_Job):
-    loop: asyncio.AbstractEventLoop
-
-
-class ThreadInboxWriter:
-    """One writer thread that commits queued events in batches (SQLite)."""
+class ThreadInboxWriter(_BatchingWriter):
+    """SQLite: each batch is one INSERT on the writer's own thread and its own connection."""
 
     def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+        super().__init__(max_batch=max_batch)
         self.db = db
-        self.max_batch = max_batch
-        self._queue: queue.Queue[object] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tawasul-inbox-writer")
+        self._connection: Any = None  # a pooled DBAPI connection, used only on the writer thread
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="tawasul-inbox-writer", daemon=True)
-        self._thread.start()
+    async def _write(self, groups: list[Sequence[InboundEvent]]) -> list[list[Stored]]:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._write_now, groups)
 
-    async def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(self._thread.join, 10)
-            self._thread = None
-
-    async def store(self, events: Sequence[InboundEvent]) -> list[Stored]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Stored]] = loop.create_future()
-        self._queue.put(_ThreadJob(events, future, loop))
-        return await future
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit([job for job in batch if isinstance(job, _ThreadJob)])
-            if stop:
-                return
-
-    def _commit(self, jobs: list[_ThreadJob]) -> None:
+    def _write_now(self, groups: list[Sequence[InboundEvent]]) -> list[list[Stored]]:
+        if self._connection is None:
+            self._connection = self.db.engine.raw_connection()  # with the engine's pragmas (WAL…)
         try:
-            with self.db.session() as session:
-                results = store_event_groups(session, [job.events for job in jobs])
+            return store_event_groups_sqlite(self._connection.driver_connection, groups)
         except Exception:
-            if len(jobs) == 1:
-                log.exception("inbox write failed")
-                jobs[0].loop.call_soon_threadsafe(partial(_resolve, jobs[0], error=True))
-                return
-            # One bad request must not fail its neighbours: retry each on its own.
-            for job in jobs:
-                self._commit([job])
-            return
-        for job, result in zip(jobs, results, strict=True):
-            job.loop.call_soon_threadsafe(partial(_resolve, job, result=result))
+            self._release()  # start the next batch on a clean connection
+            raise
+
+    def _release(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            connection.close()  # back to the pool, rolled back
+
+    async def _shutdown(self) -> None:
+        def finish() -> None:
+            self._release()
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, finish)
+        await asyncio.to_thread(self._thread.shutdown, wait=True)
