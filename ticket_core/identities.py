@@ -72,6 +72,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str | None, now:
     )
     existing = conn.execute(select(_identities.c.id, _identities.c.beneficiary_id).where(identity_key)).first()
     found: tuple[int, int]
+    first_contact = False  # this transaction created the identity
     phone = verified_phone(event.phone)
     if existing is None:
         # A phone the platform itself vouches for (WhatsApp, a shared Telegram contact, the signed
@@ -119,6 +120,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str | None, now:
             found = (winner[0], winner[1])
         else:
             found = (identity_id, beneficiary_id)
+            first_contact = True
     else:
         found = (existing[0], existing[1])
         _refresh_identity(conn, found[0], found[1], event, now)
@@ -134,7 +136,9 @@ def resolve(session: Session, event: InboundEvent, *, language: str | None, now:
         # NO KEY UPDATE: orders this citizen's messages without blocking inserts that merely
         # reference the conversation (foreign-key checks take KEY SHARE locks).
         find = find.with_for_update(key_share=True)
-    row = conn.execute(find).first()
+    # On first contact the conversation is almost always new too: try the insert straight away
+    # (a row this transaction inserts is locked by it, as the SELECT would lock an existing one).
+    row = None if first_contact else conn.execute(find).first()
     new = False
     if row is None:
         created = conn.execute(
@@ -154,7 +158,7 @@ def resolve(session: Session, event: InboundEvent, *, language: str | None, now:
         ).first()
         new = created is not None
         row = created or conn.execute(find).one()
-    else:
+    if not new:
         conn.execute(
             update(_conversations)
             .where(_conversations.c.id == row[0])

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, bindparam, insert, select, update
+from sqlalchemy import Insert, Row, Select, String, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ticket_core import audit
@@ -26,6 +26,46 @@ _units = table(Unit)
 # Built once; executing with a parameter dict skips per-call statement building (hot path).
 _INSERT = insert(_tickets).returning(_tickets.c.id)
 _SET_NUMBER = update(_tickets).where(_tickets.c.id == bindparam("b_id")).values(number=bindparam("b_number"))
+_COLUMNS = (
+    "beneficiary_id",
+    "conversation_id",
+    "channel",
+    "category",
+    "status",
+    "priority",
+    "unit_id",
+    "escalation_level",
+    "language",
+    "subject",
+    "needs_triage",
+    "nlu_confidence",
+    "service_key",
+    "created_at",
+    "due_at",
+    "first_due_at",
+    "updated_at",
+)
+
+
+def _numbered_insert() -> Insert:
+    """PostgreSQL: take the id from the sequence and write the number in the same statement (the
+    portable path inserts, then sets the number: a second round trip on every new ticket)."""
+    n = select(func.nextval(func.pg_get_serial_sequence("tickets", "id")).label("id")).cte("n")
+    digits = cast(n.c.id, String)
+    # format_number's {:06d}: at least six digits, never truncated
+    number = func.concat(
+        bindparam("year", type_=String), "-", func.lpad(digits, func.greatest(6, func.length(digits)), "0")
+    )
+    # Explicit casts: in a SELECT list PostgreSQL types a parameter it cannot place (a None) as text.
+    values = [cast(bindparam(name, type_=_tickets.c[name].type), _tickets.c[name].type) for name in _COLUMNS]
+    return (
+        insert(_tickets)
+        .from_select(["id", "number", *_COLUMNS], select(n.c.id, number, *values))
+        .returning(_tickets.c.id, _tickets.c.number)
+    )
+
+
+_INSERT_NUMBERED = _numbered_insert()
 
 
 def format_number(ticket_id: int, created_at: datetime, tz: ZoneInfo) -> str:
@@ -91,31 +131,34 @@ def open_ticket(
         else calendar.add_working_days(now, working_days)
     )
     conn = session.connection()
-    ticket_id = conn.execute(
-        _INSERT,
-        {
-            "number": f"tmp-{uuid.uuid4().hex[:16]}",  # replaced below, once the id is known
-            "beneficiary_id": contact.beneficiary_id,
-            "conversation_id": contact.conversation_id,
-            "channel": contact.channel,
-            "category": spec.category,
-            "status": TicketStatus.NEW.value,
-            "priority": spec.priority,
-            "unit_id": unit.id,
-            "escalation_level": 0,
-            "language": spec.language,
-            "subject": spec.subject[:300],
-            "needs_triage": spec.needs_triage,
-            "nlu_confidence": spec.confidence,
-            "service_key": spec.service_key,
-            "created_at": now,
-            "due_at": due_at,
-            "first_due_at": due_at,
-            "updated_at": now,
-        },
-    ).scalar_one()
-    number = format_number(ticket_id, now, calendar.timezone)
-    conn.execute(_SET_NUMBER, {"b_id": ticket_id, "b_number": number})
+    values = {
+        "beneficiary_id": contact.beneficiary_id,
+        "conversation_id": contact.conversation_id,
+        "channel": contact.channel,
+        "category": spec.category,
+        "status": TicketStatus.NEW.value,
+        "priority": spec.priority,
+        "unit_id": unit.id,
+        "escalation_level": 0,
+        "language": spec.language,
+        "subject": spec.subject[:300],
+        "needs_triage": spec.needs_triage,
+        "nlu_confidence": spec.confidence,
+        "service_key": spec.service_key,
+        "created_at": now,
+        "due_at": due_at,
+        "first_due_at": due_at,
+        "updated_at": now,
+    }
+    if conn.dialect.name == "postgresql":
+        year = str(now.astimezone(calendar.timezone).year)
+        ticket_id, number = conn.execute(_INSERT_NUMBERED, {**values, "year": year}).one()
+    else:
+        # SQLite has no sequence to draw from: insert with a placeholder, then set the number.
+        values["number"] = f"tmp-{uuid.uuid4().hex[:16]}"
+        ticket_id = conn.execute(_INSERT, values).scalar_one()
+        number = format_number(ticket_id, now, calendar.timezone)
+        conn.execute(_SET_NUMBER, {"b_id": ticket_id, "b_number": number})
     audit.record(
         session,
         "ticket.created",
