@@ -23,7 +23,7 @@ from bots.templates import ReplyBook, reply_language
 from connectors.base import EventKind, InboundEvent
 from router import followups
 from router.routing import Route, Router
-from ticket_core import actions, assignment, audit, identities, inbox, messages, objections, outbox, tickets
+from ticket_core import actions, assignment, audit, deferred, identities, inbox, messages, objections, outbox, tickets
 from ticket_core.calendar import BusinessCalendar
 from ticket_core.db import Database
 from ticket_core.identities import Contact
@@ -187,7 +187,8 @@ class IntakePipeline:
         self, chunk: list[int], events: dict[int, InboundEvent], analyses: dict[int, AnalysisLike | None]
     ) -> dict[int, IntakeOutcome]:
         outcomes = {i: IntakeOutcome(i, "skipped") for i in chunk}
-        with self.db.session() as session:
+        # The chunk's timeline messages and audit events are written together at its end.
+        with self.db.session() as session, deferred.writes_at_end(session):
             claimed = inbox.claim_many(session, chunk)  # rows done meanwhile or held elsewhere drop out
             # Who is writing, for every row first, in one global order: conversation locks are then
             # always taken in the same order by every worker, so two chunks cannot deadlock.

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from ticket_core import deferred
 from ticket_core.models import AuditEvent, table, utcnow
 
 SYSTEM = "system"
@@ -27,18 +28,16 @@ def record(
     **detail: Any,
 ) -> None:
     """Write one audit event in the caller's transaction (so it commits or rolls back with the action)."""
-    session.connection().execute(
-        _INSERT,
-        {
-            "at": utcnow(),
-            "actor": actor,
-            "action": action,
-            "ticket_id": ticket_id,
-            "conversation_id": conversation_id,
-            "reason": reason,
-            "detail": detail,
-        },
-    )
+    row = {
+        "at": utcnow(),
+        "actor": actor,
+        "action": action,
+        "ticket_id": ticket_id,
+        "conversation_id": conversation_id,
+        "reason": reason,
+        "detail": detail,
+    }
+    deferred.insert(session, _INSERT, row)  # at once, or with its chunk (ticket_core/deferred.py)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,12 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from connectors.base import InboundEvent
+from ticket_core import deferred
 from ticket_core.models import Author, Direction, Message, table
 
-_INSERT = insert(table(Message))  # built once; see audit.py
+# Built once (see audit.py). Inbound and outbound rows share this one statement, so rows written
+# at the end of a chunk (ticket_core/deferred.py) keep the order they were recorded in.
+INSERT = insert(table(Message))
 
 
 def record_inbound(
@@ -29,8 +32,9 @@ def record_inbound(
     at: datetime,
 ) -> None:
     """Store a citizen's message (unique per inbox row, so a replay cannot store it twice)."""
-    session.connection().execute(
-        _INSERT,
+    deferred.insert(
+        session,
+        INSERT,
         {
             "conversation_id": conversation_id,
             "ticket_id": ticket_id,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from ticket_core import audit
+from ticket_core import audit, deferred, messages
 from ticket_core.identities import Contact
 from ticket_core.models import (
     Author,
@@ -35,7 +35,6 @@ _messages = table(Message)
 _conversations = table(Conversation)
 # Built once; executing with a parameter dict skips per-call statement building (hot path).
 _INSERT_OUTBOX = insert(_outbox).returning(_outbox.c.id)
-_INSERT_MESSAGE = insert(_messages)
 
 RESENDABLE = (OutboxStatus.PENDING, OutboxStatus.RETRY)
 
@@ -86,8 +85,9 @@ def enqueue(
             "created_at": now,
         },
     ).scalar_one()
-    conn.execute(
-        _INSERT_MESSAGE,
+    deferred.insert(
+        session,
+        messages.INSERT,
         {
             "conversation_id": contact.conversation_id,
             "ticket_id": ticket_id,

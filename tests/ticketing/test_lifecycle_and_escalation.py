@@ -40,6 +40,7 @@ class _FakeTicket:
 class _RecordingSession:
     def __init__(self) -> None:
         self.audits = 0
+        self.info: dict[str, object] = {}  # as a Session's: no deferred-insert block is open
 
     def connection(self) -> _RecordingSession:
         return self
