@@ -64,6 +64,9 @@ BLIND2_RELATIVE = Path("data") / "evaluation" / "urgency_blind2.yml"
 # A third, by a fifth author (2026-11-26); once it existed, the second set's misses were read and
 # informed training data and lexicon entries, so the third is the blind one now.
 BLIND3_RELATIVE = Path("data") / "evaluation" / "urgency_blind3.yml"
+# A fourth, by a sixth author (2026-11-26, written blind by a helper); once it existed, the third
+# set's misses were read, so the fourth is the blind one now.
+BLIND4_RELATIVE = Path("data") / "evaluation" / "urgency_blind4.yml"
 # Ordinary hub traffic (the intent classifier's held-out set): how often the detector cries wolf.
 ORDINARY_RELATIVE = Path("data") / "evaluation" / "nlu_heldout.yml"
 
@@ -73,9 +76,11 @@ DEFAULT_URGENT_RECALL = 0.95  # model alone, on cross-validated probabilities of
 DEFAULT_ELEVATED_RECALL = 0.90  # elevated or urgent messages flagged at least elevated (model alone)
 DEFAULT_STRICT_PRECISION = 0.90  # model-only urgent when the lexicon cancelled a danger phrase
 # The model alone may call a message with no danger cue at all urgent only this sure of it: the cue
-# gate took ordinary false urgents from 7 % to under 1 %, and this lets very confident verdicts
-# (farewells and grooming in words the cue list lacks) through. Measured in docs/benchmarks.md.
-DEFAULT_UNGATED = 0.80
+# gate took ordinary false urgents from 7 % to under 1 %, and this lets confident verdicts (farewells,
+# plans and grooming in words the cue list lacks) through. 0.80 until 2026-11-26; 0.60 since, chosen
+# on the development sets and ordinary traffic only (recall +1 to +5 points per set, ordinary false
+# urgents 2 → 4 of 300), before the fourth blind set was scored. Measured in docs/benchmarks.md.
+DEFAULT_UNGATED = 0.60
 
 
 class LexiconError(ValueError):
@@ -102,7 +107,7 @@ def default_urgency_heldout() -> Path:
 
 def default_urgency_tests() -> list[Path]:
     """The held-out files `tawasul nlu-eval` scores by default: the first set, then the blind ones."""
-    files = (HELDOUT_RELATIVE, BLIND_RELATIVE, BLIND2_RELATIVE, BLIND3_RELATIVE)
+    files = (HELDOUT_RELATIVE, BLIND_RELATIVE, BLIND2_RELATIVE, BLIND3_RELATIVE, BLIND4_RELATIVE)
     return [p for p in (repo_file(f) for f in files) if p.is_file()]
 
 

@@ -20,6 +20,7 @@ from nlu.types import Analysis
 from nlu.urgency import (
     BLIND2_RELATIVE,
     BLIND3_RELATIVE,
+    BLIND4_RELATIVE,
     BLIND_RELATIVE,
     LexiconError,
     Thresholds,
@@ -255,23 +256,23 @@ def test_held_out_urgent_recall_meets_the_target() -> None:
 def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
     """The blind sets (never seen by the lexicon's or the data's authors when written) and everyday traffic.
 
-    Floors sit just under the measured values (docs/benchmarks.md). Only the third set is still
-    blind: the first informed earlier decisions, the second's misses were read on 2026-11-26 and
-    informed training data and lexicon entries. The third misses issue 8's 0.95 honestly (0.840),
-    so this guards against regressions, not the target.
+    Floors sit just under the measured values (docs/benchmarks.md). Only the fourth set is still
+    blind: the first informed earlier decisions, the second's and the third's misses were read on
+    2026-11-26 and informed training data and lexicon entries. The fourth misses issue 8's 0.95
+    honestly (0.880), so this guards against regressions, not the target.
     """
     train, lexicon = load_dataset(default_urgency_data()), load_lexicon(default_lexicon())
-    ev = evaluate_urgency(train, load_dataset(REPO / BLIND_RELATIVE), lexicon)
-    assert ev.overlap == 0
-    assert ev.combined["urgent_recall"] >= 0.93 and ev.combined["urgent_recall_elevated_counted"] >= 0.98
-    assert ev.combined["urgent_precision"] >= 0.88
-    second = evaluate_urgency(train, load_dataset(REPO / BLIND2_RELATIVE), lexicon)
-    assert second.overlap == 0
-    assert second.combined["urgent_recall"] >= 0.88 and second.combined["urgent_recall_elevated_counted"] >= 0.94
-    assert second.combined["urgent_precision"] >= 0.86
-    third = evaluate_urgency(train, load_dataset(REPO / BLIND3_RELATIVE), lexicon)
-    assert third.overlap == 0
-    assert third.combined["urgent_recall"] >= 0.82 and third.combined["urgent_recall_elevated_counted"] >= 0.90
-    assert third.combined["urgent_precision"] >= 0.88
+    floors = {  # set: (urgent recall, recall counting elevated as caught, urgent precision)
+        BLIND_RELATIVE: (0.95, 0.98, 0.89),
+        BLIND2_RELATIVE: (0.92, 0.95, 0.89),
+        BLIND3_RELATIVE: (0.96, 0.97, 0.92),
+        BLIND4_RELATIVE: (0.86, 0.92, 0.77),
+    }
+    for path, (recall, caught, precision) in floors.items():
+        ev = evaluate_urgency(train, load_dataset(REPO / path), lexicon)
+        assert ev.overlap == 0, path
+        assert ev.combined["urgent_recall"] >= recall, (path, ev.combined["urgent_recall"])
+        assert ev.combined["urgent_recall_elevated_counted"] >= caught, path
+        assert ev.combined["urgent_precision"] >= precision, (path, ev.combined["urgent_precision"])
     ordinary = ordinary_traffic(train, load_dataset(default_ordinary_traffic()), lexicon)
-    assert ordinary["urgent_share"] <= 0.011
+    assert ordinary["urgent_share"] <= 0.014  # 4 of 300 since the ungated threshold went to 0.60
