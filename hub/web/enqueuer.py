@@ -7,9 +7,9 @@ Batches form on the event loop: the first id of a batch starts a linger timer of
 milliseconds, and the batch goes to the publishing thread when the timer fires or the batch is full.
 A burst then becomes tasks of many rows, so a worker pays its per-task costs (reading the rows,
 claiming them, one commit, assignment, publishing the replies) once per batch instead of once per
-message, and the publishing thread wakes once per batch: waking it for every request (a thread
-queue put, a notify and a GIL hand-off each) cost more than the publishing itself (profiled,
-docs/benchmarks.md). A message that arrives alone waits at most the linger time.
+message, and the publishing thread wakes once per batch instead of once per request (a thread
+queue put, a notify and a GIL hand-off each, on the event loop's time; docs/benchmarks.md). A
+message that arrives alone waits at most the linger time.
 """
 
 from __future__ import annotations
