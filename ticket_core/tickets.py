@@ -7,6 +7,7 @@ ticket runs on every new request, so it uses Core statements (see identities.py 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,30 +27,13 @@ _units = table(Unit)
 # Built once; executing with a parameter dict skips per-call statement building (hot path).
 _INSERT = insert(_tickets).returning(_tickets.c.id)
 _SET_NUMBER = update(_tickets).where(_tickets.c.id == bindparam("b_id")).values(number=bindparam("b_number"))
-_COLUMNS = (
-    "beneficiary_id",
-    "conversation_id",
-    "channel",
-    "category",
-    "status",
-    "priority",
-    "unit_id",
-    "escalation_level",
-    "language",
-    "subject",
-    "needs_triage",
-    "nlu_confidence",
-    "service_key",
-    "created_at",
-    "due_at",
-    "first_due_at",
-    "updated_at",
-)
 
 
-def _numbered_insert() -> Insert:
+@functools.cache
+def _numbered_insert(columns: tuple[str, ...]) -> Insert:
     """PostgreSQL: take the id from the sequence and write the number in the same statement (the
-    portable path inserts, then sets the number: a second round trip on every new ticket)."""
+    portable path inserts, then sets the number: a second round trip on every new ticket). Built
+    once for the columns ``open_ticket`` passes."""
     n = select(func.nextval(func.pg_get_serial_sequence("tickets", "id")).label("id")).cte("n")
     digits = cast(n.c.id, String)
     # format_number's {:06d}: at least six digits, never truncated
@@ -57,15 +41,12 @@ def _numbered_insert() -> Insert:
         bindparam("year", type_=String), "-", func.lpad(digits, func.greatest(6, func.length(digits)), "0")
     )
     # Explicit casts: in a SELECT list PostgreSQL types a parameter it cannot place (a None) as text.
-    values = [cast(bindparam(name, type_=_tickets.c[name].type), _tickets.c[name].type) for name in _COLUMNS]
+    values = [cast(bindparam(name, type_=_tickets.c[name].type), _tickets.c[name].type) for name in columns]
     return (
         insert(_tickets)
-        .from_select(["id", "number", *_COLUMNS], select(n.c.id, number, *values))
+        .from_select(["id", "number", *columns], select(n.c.id, number, *values))
         .returning(_tickets.c.id, _tickets.c.number)
     )
-
-
-_INSERT_NUMBERED = _numbered_insert()
 
 
 def format_number(ticket_id: int, created_at: datetime, tz: ZoneInfo) -> str:
@@ -152,7 +133,7 @@ def open_ticket(
     }
     if conn.dialect.name == "postgresql":
         year = str(now.astimezone(calendar.timezone).year)
-        ticket_id, number = conn.execute(_INSERT_NUMBERED, {**values, "year": year}).one()
+        ticket_id, number = conn.execute(_numbered_insert(tuple(values)), {**values, "year": year}).one()
     else:
         # SQLite has no sequence to draw from: insert with a placeholder, then set the number.
         values["number"] = f"tmp-{uuid.uuid4().hex[:16]}"
