@@ -190,11 +190,10 @@ class IntakePipeline:
         # The chunk's timeline messages and audit events are written together at its end.
         with self.db.session() as session, deferred.writes_at_end(session):
             claimed = inbox.claim_many(session, chunk)  # rows done meanwhile or held elsewhere drop out
-            # Who is writing, for every row first, in one global order: conversation locks are then
-            # always taken in the same order by every worker, so two chunks cannot deadlock.
+            # Who is writing, for every row first: the conversations are locked before any row is
+            # handled, in an order every worker shares, so two chunks cannot deadlock.
             now = self.clock()
-            order = sorted(claimed, key=lambda i: _conversation_key(events[i]))
-            contacts = {i: self._contact(session, events[i], analyses[i], now) for i in order}
+            contacts = self._contacts(session, claimed, events, analyses, now)
             for inbox_id in claimed:
                 outcomes[inbox_id] = self._handle(
                     session, inbox_id, events[inbox_id], analyses[inbox_id], contacts[inbox_id], now
@@ -205,10 +204,17 @@ class IntakePipeline:
         self._assign([o.to_assign for o in outcomes.values() if o.to_assign is not None])
         return outcomes
 
-    def _contact(self, session: Session, event: InboundEvent, analysis: AnalysisLike | None, now: datetime) -> Contact:
+    def _contacts(
+        self,
+        session: Session,
+        inbox_ids: list[int],
+        events: dict[int, InboundEvent],
+        analyses: dict[int, AnalysisLike | None],
+        now: datetime,
+    ) -> dict[int, Contact]:
         # Only text tells the language; a button or a photo keeps the conversation's last one.
-        language = reply_language(analysis.language) if analysis else None
-        return identities.resolve(session, event, language=language, now=now)
+        items = [(events[i], reply_language(a.language) if (a := analyses[i]) else None) for i in inbox_ids]
+        return dict(zip(inbox_ids, identities.resolve_many(session, items, now=now), strict=True))
 
     def _assign(self, pairs: list[tuple[int, int]]) -> None:
         if not pairs:
@@ -671,10 +677,6 @@ class Decision:
 
 def contact_language(contact: Contact, analysis: AnalysisLike | None) -> str:
     return reply_language(analysis.language if analysis else None)
-
-
-def _conversation_key(event: InboundEvent) -> tuple[str, str, str, str]:
-    return (event.channel, event.account_ref, event.user_ref, event.thread_ref)
 
 
 # A message within this time of the conversation's last ticket activity continues that ticket.
