@@ -514,6 +514,8 @@ class IntakePipeline:
         the same category in the same unit when no sub-service was recognised."""
         if current is not None and current.updated_at is not None and now - current.updated_at <= CONTINUATION:
             return current
+        if contact.new_person:  # created by this transaction, before any of its tickets
+            return None
         return tickets.open_ticket_on_topic(
             session, contact.beneficiary_id, category=category, service_key=route.service, unit_id=route.unit.id
         )

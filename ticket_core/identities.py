@@ -40,6 +40,9 @@ class Contact:
     state: str
     new_conversation: bool
     language: str = "ar"  # the language the citizen last wrote in (replies use it)
+    # This transaction created the beneficiary and this is its first event in the chunk: the person
+    # has no ticket yet, so nothing needs looking up.
+    new_person: bool = False
 
 
 _INSERT_BENEFICIARIES = insert(_beneficiaries).returning(_beneficiaries.c.id, sort_by_parameter_order=True)
@@ -104,7 +107,7 @@ def resolve_many(
         first_of.setdefault(_identity_key(event), (event, language))
     keys = sorted(first_of)
     found = _find_identities(conn, keys)
-    created = _create_identities(conn, dialect, [first_of[k] for k in keys if k not in found], now)
+    created, new_people = _create_identities(conn, dialect, [first_of[k] for k in keys if k not in found], now)
     found.update(created)
     found.update(_find_identities(conn, [k for k in keys if k not in found]))  # lost a race: theirs
     _refresh_identities(conn, [e for e, _ in items if _identity_key(e) not in created], found, now)
@@ -113,6 +116,7 @@ def resolve_many(
     contacts: list[Contact] = []
     language_now = {key: str(row.language or "ar") for key, row in rows.items()}
     seen: set[ConversationKey] = set()
+    people_seen: set[int] = set()
     for event, language in items:
         key = _conversation_key(event)
         identity_id, beneficiary_id = found[_identity_key(event)]
@@ -129,9 +133,11 @@ def resolve_many(
                 state=str(rows[key].state),
                 new_conversation=key in inserted and key not in seen,
                 language=language_now[key],
+                new_person=beneficiary_id in new_people and beneficiary_id not in people_seen,
             )
         )
         seen.add(key)
+        people_seen.add(beneficiary_id)
     _touch_conversations(conn, items, rows, inserted, now)
     return contacts
 
@@ -159,17 +165,17 @@ def _find_identities(conn: Any, keys: list[IdentityKey]) -> dict[IdentityKey, tu
 
 def _create_identities(
     conn: Any, dialect: str, items: list[tuple[InboundEvent, str | None]], now: datetime
-) -> dict[IdentityKey, tuple[int, int]]:
+) -> tuple[dict[IdentityKey, tuple[int, int]], set[int]]:
     """Identities for first contacts (one event each, in key order) with their beneficiaries;
     returns those this transaction created (a key another worker created first is left out, and
-    the beneficiary made for it removed).
+    the beneficiary made for it removed) and the ids of the beneficiaries it created.
 
     A phone the platform itself vouches for (WhatsApp, a shared Telegram contact, the signed
     portal) that we already know links the new channel to the same person; new identities that
     share a phone share one new beneficiary.
     """
     if not items:
-        return {}
+        return {}, set()
     phones = {_identity_key(e): verified_phone(e.phone) for e, _ in items}
     known: dict[str, int] = {}
     wanted = sorted({p for p in phones.values() if p})
@@ -235,7 +241,7 @@ def _create_identities(
     orphans = sorted(set(new_ids) - used)
     if orphans:  # made for identities another worker created first
         conn.execute(delete(_beneficiaries).where(_beneficiaries.c.id.in_(orphans)))
-    return created
+    return created, used & set(new_ids)
 
 
 _REFRESH_IDENTITY = (

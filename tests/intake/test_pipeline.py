@@ -265,3 +265,20 @@ def test_a_chunk_of_new_tickets_is_assigned_together_by_least_load(db: Database,
         counts = [per_person.get(p, 0) for p in people]
         assert max(counts) - min(counts) <= 1, (unit_id, counts)
     assert notified == 8 and audited == 8
+
+
+def test_a_new_citizen_on_two_channels_in_one_chunk_gets_one_ticket_for_one_request(
+    db: Database, pipeline: IntakePipeline
+) -> None:
+    """The same verified phone on WhatsApp and the portal, both first contacts in one chunk: one
+    person, and the second message finds the ticket the first opened moments before."""
+    text = "صار لي ثلاث شهور ما نزلت مكافأة ولدي في الجامعة"
+    ids = store(
+        db,
+        event(text, event_id="w1", user="966551112233", channel="whatsapp", phone="+966551112233"),
+        event(text + " وش السالفة؟", event_id="p1", user="portal-77", channel="portal", phone="0551112233"),
+    )
+    first, second = pipeline.process_many(ids)
+    assert first.status == second.status == "processed"
+    assert count(db, Ticket) == 1
+    assert first.ticket_number == second.ticket_number

@@ -56,6 +56,16 @@ def test_a_chunk_resolves_like_its_messages_one_after_another(db: Database) -> N
         a, known, a_again, p1, s1, s2, guest = identities.resolve_many(session, chunk)
 
     assert a.new_conversation and not a_again.new_conversation
+    # Only a person's first event of the chunk, and only if this chunk created the person, is new.
+    assert [c.new_person for c in (a, known, a_again, p1, s1, s2, guest)] == [
+        True,
+        False,
+        False,
+        False,
+        True,
+        False,
+        True,
+    ]
     assert a_again.conversation_id == a.conversation_id and a_again.language == "ar"  # kept from the text
     assert (known.beneficiary_id, known.conversation_id) == (old.beneficiary_id, old.conversation_id)
     assert known.state == "human" and known.language == "en" and not known.new_conversation
@@ -69,7 +79,7 @@ def test_a_chunk_resolves_like_its_messages_one_after_another(db: Database) -> N
     with db.session() as session:
         again = identities.resolve_many(session, chunk)
     assert [c.conversation_id for c in again] == [c.conversation_id for c in (a, known, a_again, p1, s1, s2, guest)]
-    assert not any(c.new_conversation for c in again)
+    assert not any(c.new_conversation or c.new_person for c in again)
     assert _count(db, Beneficiary) == people_before + 3
 
 
