@@ -67,6 +67,9 @@ BLIND3_RELATIVE = Path("data") / "evaluation" / "urgency_blind3.yml"
 # A fourth, by a sixth author (2026-11-26, written blind by a helper); once it existed, the third
 # set's misses were read, so the fourth is the blind one now.
 BLIND4_RELATIVE = Path("data") / "evaluation" / "urgency_blind4.yml"
+# A fifth, by a seventh author (2026-11-26, written blind by a helper); once it existed, the fourth
+# set's misses were read, so the fifth is the blind one now.
+BLIND5_RELATIVE = Path("data") / "evaluation" / "urgency_blind5.yml"
 # Ordinary hub traffic (the intent classifier's held-out set): how often the detector cries wolf.
 ORDINARY_RELATIVE = Path("data") / "evaluation" / "nlu_heldout.yml"
 
@@ -107,7 +110,7 @@ def default_urgency_heldout() -> Path:
 
 def default_urgency_tests() -> list[Path]:
     """The held-out files `tawasul nlu-eval` scores by default: the first set, then the blind ones."""
-    files = (HELDOUT_RELATIVE, BLIND_RELATIVE, BLIND2_RELATIVE, BLIND3_RELATIVE, BLIND4_RELATIVE)
+    files = (HELDOUT_RELATIVE, BLIND_RELATIVE, BLIND2_RELATIVE, BLIND3_RELATIVE, BLIND4_RELATIVE, BLIND5_RELATIVE)
     return [p for p in (repo_file(f) for f in files) if p.is_file()]
 
 

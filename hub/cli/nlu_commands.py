@@ -257,7 +257,8 @@ def classify_command(
     type=click.Path(path_type=Path),
     multiple=True,
     help="Urgent-safety held-out file (never trained on); repeatable. Default: data/evaluation/"
-    "urgency_heldout.yml and urgency_blind.yml, urgency_blind2.yml, urgency_blind3.yml, urgency_blind4.yml.",
+    "urgency_heldout.yml and urgency_blind.yml, urgency_blind2.yml, urgency_blind3.yml, urgency_blind4.yml, "
+    "urgency_blind5.yml.",
 )
 def nlu_eval_command(
     path: Path | None,

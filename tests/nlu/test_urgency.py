@@ -21,6 +21,7 @@ from nlu.urgency import (
     BLIND2_RELATIVE,
     BLIND3_RELATIVE,
     BLIND4_RELATIVE,
+    BLIND5_RELATIVE,
     BLIND_RELATIVE,
     LexiconError,
     Thresholds,
@@ -59,6 +60,9 @@ URGENT = [
     "بنتي ما رجعت من المدرسة والساعة صارت خمس",
     "بدي موت، ما عاد فيني",  # Levantine
     "عايز أموت ومش عايز أكمل",  # Egyptian
+    "خذيت كل الحبوب اللي بالدرج",  # all the pills taken, no death word
+    "كم دور لازم يكون عشان ما احس",  # a method question without a death word
+    "نشب حريق في المختبر والطالبات داخل",
 ]
 
 NOT_URGENT_NONE = [
@@ -71,6 +75,10 @@ NOT_URGENT_NONE = [
     "أموت فيك يا الهلال 💙",  # idiom of love
     "I'm not going to hurt myself, I just need help with my Madrasati password",
     "أبي أعرف متى تنزل المكافأة",
+    "انتحرت مذاكرة وبالاخير تأجل الاختبار",  # hyperbole for studying hard
+    "كيف نحسب الجرعة المميتة LD50 في مسألة الكيمياء؟",  # a chemistry exercise
+    "ولدي كسر يده بالتمرين، يقدر يختبر شفهي؟",  # a sports injury
+    "ابغى اكتب رسالة وداع للمعلمة اللي بتتقاعد",  # a farewell card
 ]
 
 # Everyday traffic must never call the protection unit (the first model flagged 17 % of it).
@@ -256,17 +264,19 @@ def test_held_out_urgent_recall_meets_the_target() -> None:
 def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
     """The blind sets (never seen by the lexicon's or the data's authors when written) and everyday traffic.
 
-    Floors sit just under the measured values (docs/benchmarks.md). Only the fourth set is still
-    blind: the first informed earlier decisions, the second's and the third's misses were read on
-    2026-11-26 and informed training data and lexicon entries. The fourth misses issue 8's 0.95
-    honestly (0.880), so this guards against regressions, not the target.
+    Floors sit just under the measured values (docs/benchmarks.md). Only the fifth set is still
+    blind: the first informed earlier decisions, and the misses of the second, third and fourth
+    were read (the fourth's on 2026-11-26, once the fifth existed) and turned into lexicon entries,
+    so they are development sets. The fifth misses issue 8's 0.95 honestly (0.880), so this guards
+    against regressions, not the target.
     """
     train, lexicon = load_dataset(default_urgency_data()), load_lexicon(default_lexicon())
     floors = {  # set: (urgent recall, recall counting elevated as caught, urgent precision)
-        BLIND_RELATIVE: (0.95, 0.98, 0.89),
-        BLIND2_RELATIVE: (0.92, 0.95, 0.89),
-        BLIND3_RELATIVE: (0.96, 0.97, 0.92),
-        BLIND4_RELATIVE: (0.86, 0.92, 0.77),
+        BLIND_RELATIVE: (0.98, 0.98, 0.90),
+        BLIND2_RELATIVE: (0.97, 0.97, 0.89),
+        BLIND3_RELATIVE: (0.98, 0.98, 0.92),
+        BLIND4_RELATIVE: (0.98, 0.98, 0.83),
+        BLIND5_RELATIVE: (0.86, 0.88, 0.85),
     }
     for path, (recall, caught, precision) in floors.items():
         ev = evaluate_urgency(train, load_dataset(REPO / path), lexicon)
