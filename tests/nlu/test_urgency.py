@@ -212,6 +212,27 @@ def test_fail_safe_without_any_engine_the_lexicon_still_fires(tmp_path: Path) ->
     assert a.urgency == "urgent"  # … but danger words still fire
 
 
+# Everyday requests whose words the lexicon once read as danger (found in ordinary messages written
+# for training, 2026-11-26), next to the danger those phrases exist for.
+EVERYDAY_WITH_ALARMING_WORDS = [
+    "My graduation certificate is missing, how do I request a replacement copy?",
+    "Lost my student ID and exam permit, the exam is on Sunday",
+    "الملف حق ولدي مفقود بعد النقل والمدرسة الجديدة تقول ما وصلهم",
+    "بنتي جتها كدمة في حصة الرياضة من الكورة وارسلوها للممرضة",
+    "ولدي عنده حساسية شديدة من المكسرات ونبي المقصف ينتبه",
+    "ولدي اغمى عليه في الطابور الاسبوع الماضي من الحر وهو الحين تمام، نبي مظلات",
+]
+STILL_DANGER = ["my son is missing since this morning", "we lost a child on the school trip", "ولدي مفقود من الصبح"]
+
+
+def test_everyday_requests_with_alarming_words_fire_no_urgent_phrase_and_danger_still_does() -> None:
+    from nlu.normalize import normalize_chars
+
+    lexicon = load_lexicon(default_lexicon())
+    assert [t for t in EVERYDAY_WITH_ALARMING_WORDS if lexicon.scan(normalize_chars(t).text).level == "urgent"] == []
+    assert all(lexicon.scan(normalize_chars(t).text).level == "urgent" for t in STILL_DANGER)
+
+
 def test_lexicon_patterns_match_on_normalised_text() -> None:
     rx = compile_pattern("{want} اموت", {"want": "(?:ابغي|ابي)"})
     assert rx.search("وابغي اموت")  # proclitic و, ى → ي done by the caller's normalisation
