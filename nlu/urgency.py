@@ -70,6 +70,9 @@ BLIND4_RELATIVE = Path("data") / "evaluation" / "urgency_blind4.yml"
 # A fifth, by a seventh author (2026-11-26, written blind by a helper); once it existed, the fourth
 # set's misses were read, so the fifth is the blind one now.
 BLIND5_RELATIVE = Path("data") / "evaluation" / "urgency_blind5.yml"
+# A sixth, by an eighth author (2026-11-26, written blind by a helper); once it existed, the fifth
+# set's misses were read, so the sixth is the blind one now.
+BLIND6_RELATIVE = Path("data") / "evaluation" / "urgency_blind6.yml"
 # Ordinary hub traffic (the intent classifier's held-out set): how often the detector cries wolf.
 ORDINARY_RELATIVE = Path("data") / "evaluation" / "nlu_heldout.yml"
 
@@ -110,7 +113,15 @@ def default_urgency_heldout() -> Path:
 
 def default_urgency_tests() -> list[Path]:
     """The held-out files `tawasul nlu-eval` scores by default: the first set, then the blind ones."""
-    files = (HELDOUT_RELATIVE, BLIND_RELATIVE, BLIND2_RELATIVE, BLIND3_RELATIVE, BLIND4_RELATIVE, BLIND5_RELATIVE)
+    files = (
+        HELDOUT_RELATIVE,
+        BLIND_RELATIVE,
+        BLIND2_RELATIVE,
+        BLIND3_RELATIVE,
+        BLIND4_RELATIVE,
+        BLIND5_RELATIVE,
+        BLIND6_RELATIVE,
+    )
     return [p for p in (repo_file(f) for f in files) if p.is_file()]
 
 

@@ -22,6 +22,7 @@ from nlu.urgency import (
     BLIND3_RELATIVE,
     BLIND4_RELATIVE,
     BLIND5_RELATIVE,
+    BLIND6_RELATIVE,
     BLIND_RELATIVE,
     LexiconError,
     Thresholds,
@@ -221,8 +222,16 @@ EVERYDAY_WITH_ALARMING_WORDS = [
     "بنتي جتها كدمة في حصة الرياضة من الكورة وارسلوها للممرضة",
     "ولدي عنده حساسية شديدة من المكسرات ونبي المقصف ينتبه",
     "ولدي اغمى عليه في الطابور الاسبوع الماضي من الحر وهو الحين تمام، نبي مظلات",
+    "ودي انام ولا اصحى الا بعد الاختبارات",
+    "ولدي يبي مسدس مية ليوم المرح، مسموح؟",
 ]
-STILL_DANGER = ["my son is missing since this morning", "we lost a child on the school trip", "ولدي مفقود من الصبح"]
+STILL_DANGER = [
+    "my son is missing since this morning",
+    "we lost a child on the school trip",
+    "ولدي مفقود من الصبح",
+    "ابغى انام وما اصحى ابد",
+    "ما الكمية التي تسبب الوفاة من هذا الدواء؟",  # «ما» asks here; it negates nothing
+]
 
 
 def test_everyday_requests_with_alarming_words_fire_no_urgent_phrase_and_danger_still_does() -> None:
@@ -285,10 +294,10 @@ def test_held_out_urgent_recall_meets_the_target() -> None:
 def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
     """The blind sets (never seen by the lexicon's or the data's authors when written) and everyday traffic.
 
-    Floors sit just under the measured values (docs/benchmarks.md). Only the fifth set is still
-    blind: the first informed earlier decisions, and the misses of the second, third and fourth
-    were read (the fourth's on 2026-11-26, once the fifth existed) and turned into lexicon entries,
-    so they are development sets. The fifth misses issue 8's 0.95 honestly (0.880), so this guards
+    Floors sit just under the measured values (docs/benchmarks.md). Only the sixth set is still
+    blind: the first informed earlier decisions, and the misses of the second to fifth were read
+    (the fifth's on 2026-11-26, once the sixth existed) and turned into lexicon entries, so they
+    are development sets. The sixth misses issue 8's 0.95 honestly (0.893), so this guards
     against regressions, not the target.
     """
     train, lexicon = load_dataset(default_urgency_data()), load_lexicon(default_lexicon())
@@ -297,7 +306,8 @@ def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
         BLIND2_RELATIVE: (0.97, 0.97, 0.89),
         BLIND3_RELATIVE: (0.98, 0.98, 0.92),
         BLIND4_RELATIVE: (0.98, 0.98, 0.83),
-        BLIND5_RELATIVE: (0.86, 0.88, 0.85),
+        BLIND5_RELATIVE: (0.98, 0.98, 0.90),
+        BLIND6_RELATIVE: (0.87, 0.92, 0.82),
     }
     for path, (recall, caught, precision) in floors.items():
         ev = evaluate_urgency(train, load_dataset(REPO / path), lexicon)
