@@ -258,7 +258,7 @@ def classify_command(
     multiple=True,
     help="Urgent-safety held-out file (never trained on); repeatable. Default: data/evaluation/"
     "urgency_heldout.yml and urgency_blind.yml, urgency_blind2.yml, urgency_blind3.yml, urgency_blind4.yml, "
-    "urgency_blind5.yml, urgency_blind6.yml.",
+    "urgency_blind5.yml, urgency_blind6.yml, urgency_blind7.yml.",
 )
 def nlu_eval_command(
     path: Path | None,
