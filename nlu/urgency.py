@@ -73,8 +73,8 @@ BLIND5_RELATIVE = Path("data") / "evaluation" / "urgency_blind5.yml"
 # A sixth, by an eighth author (2026-11-26, written blind by a helper); once it existed, the fifth
 # set's misses were read, so the sixth is the blind one now.
 BLIND6_RELATIVE = Path("data") / "evaluation" / "urgency_blind6.yml"
-# A seventh, by a ninth author (2026-11-26, written blind by a helper); the sixth's misses may be
-# read from now on (none had been when the seventh arrived).
+# A seventh, by a ninth author (2026-11-26, written blind by a helper); once it existed, the sixth
+# set's misses were read, so the seventh is the blind one now.
 BLIND7_RELATIVE = Path("data") / "evaluation" / "urgency_blind7.yml"
 # Ordinary hub traffic (the intent classifier's held-out set): how often the detector cries wolf.
 ORDINARY_RELATIVE = Path("data") / "evaluation" / "nlu_heldout.yml"

@@ -295,11 +295,11 @@ def test_held_out_urgent_recall_meets_the_target() -> None:
 def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
     """The blind sets (never seen by the lexicon's or the data's authors when written) and everyday traffic.
 
-    Floors sit just under the measured values (docs/benchmarks.md). The first informed earlier
-    decisions, and the misses of the second to fifth were read and turned into lexicon entries, so
-    they are development sets. The sixth (0.893) and the seventh (0.927, its first scoring) are
-    unread; the seventh is the blind one, the sixth may be read next. Both miss issue 8's 0.95
-    honestly, so this guards against regressions, not the target.
+    Floors sit just under the measured values (docs/benchmarks.md). Only the seventh set is still
+    blind: the first informed earlier decisions, and the misses of the second to sixth were read
+    (the sixth's on 2026-11-26, once the seventh existed) and turned into lexicon entries, so they
+    are development sets. The seventh misses issue 8's 0.95 honestly (0.927), so this guards
+    against regressions, not the target.
     """
     train, lexicon = load_dataset(default_urgency_data()), load_lexicon(default_lexicon())
     floors = {  # set: (urgent recall, recall counting elevated as caught, urgent precision)
@@ -308,7 +308,7 @@ def test_blind_set_and_ordinary_traffic_stay_at_their_measured_levels() -> None:
         BLIND3_RELATIVE: (0.98, 0.98, 0.92),
         BLIND4_RELATIVE: (0.98, 0.98, 0.83),
         BLIND5_RELATIVE: (0.98, 0.98, 0.90),
-        BLIND6_RELATIVE: (0.87, 0.92, 0.82),
+        BLIND6_RELATIVE: (0.98, 0.98, 0.86),
         BLIND7_RELATIVE: (0.90, 0.93, 0.79),
     }
     for path, (recall, caught, precision) in floors.items():
