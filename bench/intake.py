@@ -627,6 +627,9 @@ def _done(database_url: str) -> int:
     return _scalar(database_url, "SELECT count(*) FROM inbox WHERE status = 'done'")
 
 
+_CREATED_DATABASES: list[str] = []
+
+
 def _fresh_pg(admin_url: str) -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -636,7 +639,22 @@ def _fresh_pg(admin_url: str) -> str:
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
+    _CREATED_DATABASES.append(name)
     return str(make_url(admin_url).set(database=name))
+
+
+def _drop_created_databases(admin_url: str) -> None:
+    """Drop the databases this run created (they were left behind before, one pair per run)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if not _CREATED_DATABASES:
+        return
+    engine = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        while _CREATED_DATABASES:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{_CREATED_DATABASES.pop()}" WITH (FORCE)'))
+    engine.dispose()
 
 
 def _train(model: Path) -> None:
@@ -768,14 +786,17 @@ def main() -> None:
             {"cpus": os.cpu_count()},
         )
         parts = set(args.parts.split(","))
-        if parts & {"ack", "drain"}:
-            _train(run.tmp / "nlu.joblib")
-        if "ack" in parts:
-            run.ack()
-        if "drain" in parts:
-            run.drain()
-        if "mixed" in parts:  # acknowledgement only: no worker, so no model is needed
-            run.mixed()
+        try:
+            if parts & {"ack", "drain"}:
+                _train(run.tmp / "nlu.joblib")
+            if "ack" in parts:
+                run.ack()
+            if "drain" in parts:
+                run.drain()
+            if "mixed" in parts:  # acknowledgement only: no worker, so no model is needed
+                run.mixed()
+        finally:
+            _drop_created_databases(run.pg_admin)
         out = REPO / "var" / "bench-intake.json"
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(run.report, indent=2))
