@@ -256,9 +256,8 @@ def classify_command(
     "urgency_tests",
     type=click.Path(path_type=Path),
     multiple=True,
-    help="Urgent-safety held-out file (never trained on); repeatable. Default: data/evaluation/"
-    "urgency_heldout.yml and urgency_blind.yml, urgency_blind2.yml, urgency_blind3.yml, urgency_blind4.yml, "
-    "urgency_blind5.yml, urgency_blind6.yml, urgency_blind7.yml.",
+    help="Urgent-safety held-out file (never trained on); repeatable. Default: the blind sets "
+    "data/evaluation/urgency_blind8.yml and urgency_blind9.yml.",
 )
 def nlu_eval_command(
     path: Path | None,
