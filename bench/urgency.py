@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import nlu.engine  # noqa: E402
 from nlu.data import load_dataset  # noqa: E402
-from nlu.urgency import BLIND8_RELATIVE, ORDINARY_RELATIVE, UrgencyDetector  # noqa: E402
+from nlu.urgency import BLIND10_RELATIVE, ORDINARY_RELATIVE, UrgencyDetector  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -58,7 +58,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     ordinary = list(load_dataset(REPO / ORDINARY_RELATIVE).texts)
-    blind = list(load_dataset(REPO / BLIND8_RELATIVE).texts)
+    blind = list(load_dataset(REPO / BLIND10_RELATIVE).texts)
     texts = [t for pair in zip(ordinary, blind, strict=False) for t in pair] + ordinary[len(blind) :]
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

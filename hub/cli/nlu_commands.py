@@ -257,7 +257,7 @@ def classify_command(
     type=click.Path(path_type=Path),
     multiple=True,
     help="Urgent-safety held-out file (never trained on); repeatable. Default: the blind sets "
-    "data/evaluation/urgency_blind8.yml and urgency_blind9.yml.",
+    "data/evaluation/urgency_blind10.yml and urgency_blind11.yml.",
 )
 def nlu_eval_command(
     path: Path | None,

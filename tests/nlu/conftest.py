@@ -10,7 +10,14 @@ import pytest
 import nlu.engine
 from nlu.data import default_training_data, load_dataset
 from nlu.model import IntentClassifier, save_model, train
-from nlu.urgency import default_urgency_data, save_urgency_model, trained_urgency, urgency_model_path
+from nlu.urgency import (
+    default_lexicon,
+    default_urgency_data,
+    load_lexicon,
+    save_urgency_model,
+    trained_urgency,
+    urgency_model_path,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,7 +98,10 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[IntentClassifi
     path = tmp_path_factory.mktemp("model") / "nlu.joblib"
     save_model(model, path)
     # The urgent-safety model next to it, as `tawasul train` leaves it (else engines train it).
-    save_urgency_model(trained_urgency(load_dataset(default_urgency_data())), urgency_model_path(path))
+    # Trained with the lexicon's cross-validation summary too, so that the urgency evaluations in the
+    # same process reuse it instead of training again (tens of seconds on the real file).
+    urgency = trained_urgency(load_dataset(default_urgency_data()), load_lexicon(default_lexicon()))
+    save_urgency_model(urgency, urgency_model_path(path))
     return model, path, data
 
 
