@@ -268,9 +268,8 @@ def test_the_shipped_lexicon_fires_on_almost_none_of_the_training_look_alikes() 
     """Lexicon phrases overrule the model, so a phrase firing on a `none` text costs precision directly.
 
     The lexicon was written against the training file's own look-alikes (none fired); the evaluation
-    sets and helper-written sets folded in since brought 40 (of 8,610) on which a phrase fires (false
-    alarms those sets counted when they were scored; the model still learns from them). This keeps
-    the number from growing.
+    sets and helper-written sets folded in since brought 40 (of 8,610) on which a phrase fires; the
+    model still learns from them. This keeps the number from growing (docs/nlu.md lists the kinds).
     """
     lexicon = load_lexicon(default_lexicon())
     data = load_dataset(default_urgency_data())
