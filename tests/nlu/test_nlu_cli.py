@@ -12,7 +12,7 @@ from hub.cli.nlu_commands import classify_command, nlu_eval_command, train_comma
 from nlu.model import load_model
 from nlu.urgency import load_urgency_model, urgency_model_path
 
-from .conftest import TINY
+from .conftest import TINY, write_rasa_yaml
 
 
 @pytest.fixture
@@ -65,24 +65,23 @@ def test_train_writes_the_artifact_and_reports_the_data_hash(tiny_csv: Path, tmp
     data = tiny_csv
     out = tmp_path / "m.joblib"
     # A small urgency file keeps this test fast; the real one is trained by the session fixture.
-    urgency = tmp_path / "urgency.yml"
-    examples = {
-        "urgent": ["ابي اموت الليلة", "ولدي ما رجع من المدرسة وجواله مقفل", "I want to kill myself", "معه سكين بالفصل"],
-        "elevated": [
-            "ولدي يتنمرون عليه كل يوم",
-            "أحس بحزن من أسابيع",
-            "I feel low since the exams",
-            "بنتي تخاف من المعلمة",
-        ],
-        "none": ["متى تنزل النتائج", "الاختبار قاتلني 😂", "how do I reset my password", "بموت من الضحك"],
-    }
-    urgency.write_text(
-        'version: "3.1"\nnlu:\n'
-        + "".join(
-            f"- intent: {label}\n  examples: |\n" + "".join(f"    - {t}\n" for t in texts)
-            for label, texts in examples.items()
-        ),
-        encoding="utf-8",
+    urgency = write_rasa_yaml(
+        tmp_path / "urgency.yml",
+        {
+            "urgent": [
+                "ابي اموت الليلة",
+                "ولدي ما رجع من المدرسة وجواله مقفل",
+                "I want to kill myself",
+                "معه سكين بالفصل",
+            ],
+            "elevated": [
+                "ولدي يتنمرون عليه كل يوم",
+                "أحس بحزن من أسابيع",
+                "I feel low since the exams",
+                "بنتي تخاف من المعلمة",
+            ],
+            "none": ["متى تنزل النتائج", "الاختبار قاتلني 😂", "how do I reset my password", "بموت من الضحك"],
+        },
     )
     result = CliRunner().invoke(
         train_command, ["--data", str(data), "--out", str(out), "--folds", "3", "--urgency-data", str(urgency)]
